@@ -22,7 +22,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 demo: install
-	$(PY) -m devstack demo
+	$(PY) -m localrun demo
 
 test: install
 	$(VENV)/bin/ruff check .
