@@ -1,0 +1,121 @@
+"""A simulated engine for exercising the orchestrators at any scale without servers.
+
+It replaces the five engine activities with in-memory versions over a synthetic tenant, so the real
+orchestrators run through the real SDK with real histories: used by `python -m localrun measure` and by the
+orchestration tests. Records what it was asked, in order, so tests can check ordering and coverage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrators import names
+from orchestrators.plan import SyncPlan, plan_run
+from shared.contracts import ManifestSummary, ParentListing, PartitionResult, RunInfo
+from shared.streams import CATALOG
+
+Behaviour = Callable[[str, str | None, int], PartitionResult | None]
+
+
+@dataclass
+class SimulatedTenant:
+    """Parents per parent stream; every partition returns `records_per_partition` records unless overridden."""
+
+    parents: dict[str, list[str]]
+    streams: list[str] = field(default_factory=lambda: list(CATALOG))
+    chunk_size: int = 500
+    records_per_partition: int = 3
+    behaviour: Behaviour | None = None  # (stream, parent, attempt) -> result to return instead (or raise)
+    list_failures: set[str] = field(default_factory=set)  # parent streams whose listing always crashes
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    attempts: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    chunks: dict[str, list[str]] = field(default_factory=dict)
+    manifest_inputs: list[list[PartitionResult]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    @classmethod
+    def users(cls, count: int, streams: list[str], **kwargs: Any) -> SimulatedTenant:
+        """`count` users, each with one drive (so drive items fan out as wide as users)."""
+        users = [f"user-{i:06d}" for i in range(count)]
+        return cls(parents={"users": users, "drives": [f"drive-{u}" for u in users]}, streams=streams, **kwargs)
+
+    def activities(self) -> Mapping[str, Callable[[Any], Any]]:
+        return {
+            names.PLAN_SYNC: self.plan_sync,
+            names.LIST_PARENTS: self.list_parents,
+            names.READ_PARENT_CHUNK: self.read_parent_chunk,
+            names.SYNC_PARTITION: self.sync_partition,
+            names.WRITE_MANIFEST: self.write_manifest,
+        }
+
+    def plan_sync(self, run: RunInfo) -> SyncPlan:
+        self.calls.append((names.PLAN_SYNC, run["run_id"]))
+        return plan_run(CATALOG, run["overrides"].get("streams") or self.streams)
+
+    def list_parents(self, request: dict[str, Any]) -> ParentListing:
+        stream = request["parent_stream"]
+        self.calls.append((names.LIST_PARENTS, stream))
+        if stream in self.list_failures:
+            raise ConnectionResetError(f"listing {stream} crashed")
+        ids = self.parents.get(stream, [])
+        paths = []
+        for index in range(0, len(ids), self.chunk_size):
+            path = f"{request['run']['run_id']}/_parents/{stream}/{index // self.chunk_size:05d}.json"
+            self.chunks[path] = ids[index:index + self.chunk_size]
+            paths.append(path)
+        return ParentListing(parent_stream=stream, count=len(ids), chunks=paths)
+
+    def read_parent_chunk(self, request: dict[str, Any]) -> list[str]:
+        self.calls.append((names.READ_PARENT_CHUNK, request["path"]))
+        return self.chunks[request["path"]]
+
+    async def sync_partition(self, request: dict[str, Any]) -> PartitionResult:
+        stream, parent = request["stream"], request["parent_id"]
+        key = (stream, parent)
+        self.attempts[key] = attempt = self.attempts.get(key, 0) + 1
+        self.calls.append((names.SYNC_PARTITION, key))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)
+            if self.behaviour is not None:
+                special = self.behaviour(stream, parent, attempt)
+                if special is not None:
+                    return special
+            return partition(stream, parent, "ok", records=self.records_per_partition)
+        finally:
+            self.in_flight -= 1
+
+    def write_manifest(self, request: dict[str, Any]) -> ManifestSummary:
+        run: RunInfo = request["run"]
+        results: list[PartitionResult] = request["results"]
+        self.calls.append((names.WRITE_MANIFEST, len(results)))
+        self.manifest_inputs.append(results)
+        streams: dict[str, dict[str, int]] = {}
+        for result in results:
+            entry = streams.setdefault(result["stream"], {"partitions": 0, "ok": 0, "skipped": 0, "failed": 0,
+                                                          "records": 0})
+            entry["partitions"] += 1
+            entry[result["status"]] += 1
+            entry["records"] += result["records"]
+        failed = sum(1 for r in results if r["status"] == "failed")
+        return ManifestSummary(
+            run_id=run["run_id"], tenant_id=run["tenant_id"], status="failed" if failed else "succeeded",
+            manifest_path=f"{run['run_id']}/_manifest.json", success_marker=not failed, partitions=len(results),
+            ok=sum(1 for r in results if r["status"] == "ok"),
+            skipped=sum(1 for r in results if r["status"] == "skipped"), failed=failed,
+            records=sum(r["records"] for r in results), streams=streams)
+
+
+def partition(stream: str, parent: str | None, status: str, records: int = 0, **extra: Any) -> PartitionResult:
+    """A partition outcome record as the engine returns it."""
+    result: dict[str, Any] = {
+        "stream": stream, "parent_id": parent, "status": status, "kind": "full", "records": records, "pages": 1,
+        "requests": 1, "retries": 0, "throttled": 0, "bytes": records * 100, "duration_s": 0.01,
+        "blob_path": f"{stream}/{parent or '_'}.jsonl.gz" if status == "ok" else None, **extra,
+    }
+    return result  # type: ignore[return-value]

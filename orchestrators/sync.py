@@ -1,0 +1,254 @@
+"""The sync orchestrators: plan, fan out per partition, fan in, write the manifest.
+
+Generators only; every decision comes from the input and the activity results in history (time from the
+context, ids from `new_uuid`), never from the environment or I/O, so replays stay deterministic.
+
+Shape: `sync_run` runs the single-partition streams and one `sync_parent_group` sub-orchestration per parent
+stream as soon as that stream's data exists; each group lists the parent ids into blob chunks and runs one
+`sync_parent_chunk` per chunk with a bounded number in flight; a chunk runs one activity per (stream, parent)
+with a bounded number in flight. Histories stay proportional to one chunk, not to the tenant.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from datetime import UTC
+from typing import Any, TypedDict
+
+import azure.durable_functions as df
+from azure.durable_functions.models.Task import TaskBase, TaskState
+
+from orchestrators import names
+from orchestrators import progress as pg
+from orchestrators.plan import ParentGroup, SyncPlan, group_label, partitions_of, stream_label
+from shared.contracts import ManifestSummary, ParentListing, PartitionResult, RunInfo
+
+Step = Generator[TaskBase, Any, Any]
+log = logging.getLogger(__name__)
+bp = df.Blueprint()
+
+
+def _orchestrator(name: str) -> Callable[[Callable[[df.DurableOrchestrationContext], Step]], Any]:
+    """Typed wrapper of the SDK decorator (the SDK ships no type information)."""
+    decorator: Callable[[Callable[[df.DurableOrchestrationContext], Step]], Any] = bp.orchestration_trigger(
+        context_name="context", orchestration=name)
+    return decorator
+
+# Durable retries are for crashed or timed-out activities; Graph 429/5xx are retried inside the engine.
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+PARTITIONS_IN_FLIGHT = 50  # per chunk: keeps memory and the history of one episode small
+CHUNKS_IN_FLIGHT = 4  # per parent stream
+
+
+class Limits(TypedDict):
+    partitions_in_flight: int
+    chunks_in_flight: int
+
+
+class GroupInput(TypedDict):
+    run: RunInfo
+    group: ParentGroup
+    limits: Limits
+
+
+class ChunkInput(TypedDict):
+    run: RunInfo
+    streams: list[str]
+    chunk: str
+    limits: Limits
+
+
+class GroupOutcome(TypedDict):
+    parent_stream: str
+    parents: int
+    results: list[PartitionResult]
+
+
+def default_limits() -> Limits:
+    return Limits(partitions_in_flight=PARTITIONS_IN_FLIGHT, chunks_in_flight=CHUNKS_IN_FLIGHT)
+
+
+@_orchestrator(names.SYNC_RUN)
+def sync_run(context: df.DurableOrchestrationContext) -> Step:
+    """One run for one tenant; input: {tenant_id, trigger, overrides[, limits]} from a starter."""
+    request: dict[str, Any] = context.get_input()
+    run = RunInfo(
+        run_id=context.new_uuid(),
+        tenant_id=request["tenant_id"],
+        trigger=request["trigger"],
+        started_at=context.current_utc_datetime.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        overrides=request.get("overrides") or {},
+    )
+    limits: Limits = request.get("limits") or default_limits()
+    context.set_custom_status(pg.status("planning", run["run_id"], {}))
+    plan: SyncPlan = yield context.call_activity_with_retry(names.PLAN_SYNC, RETRY, run)
+    if not context.is_replaying:
+        log.info("sync run %s for tenant %s (%s): %d streams", run["run_id"], run["tenant_id"], run["trigger"],
+                 len(plan["streams"]))
+
+    streams = {name: pg.empty() for name in plan["streams"]}
+    for name in plan["single"]:
+        streams[name]["total"] = 1
+    results: list[PartitionResult] = []
+    group_ids: dict[str, str] = {}
+    running: dict[TaskBase, str] = {}
+    finished: set[str] = set()
+    waiting = list(plan["groups"])
+
+    def start_ready_groups() -> None:
+        for group in [g for g in waiting if g["after"] is None or g["after"] in finished]:
+            waiting.remove(group)
+            child_id = f"{context.instance_id}:{group['parent_stream']}"
+            group_ids[group["parent_stream"]] = child_id
+            task = context.call_sub_orchestrator(names.SYNC_PARENT_GROUP, GroupInput(run=run, group=group,
+                                                                                       limits=limits), child_id)
+            running[task] = group_label(group["parent_stream"])
+
+    for name in plan["single"]:
+        running[_partition_task(context, run, name, None)] = stream_label(name)
+    start_ready_groups()
+    groups_by_label = {group_label(g["parent_stream"]): g for g in plan["groups"]}
+    while running:
+        context.set_custom_status(pg.status("syncing", run["run_id"], streams, groups=group_ids))
+        winner = yield context.task_any(list(running))
+        label = running.pop(winner)
+        finished.add(label)
+        if label.startswith("stream:"):
+            result = _partition_outcome(winner, label.removeprefix("stream:"), None)
+            results.append(result)
+            pg.add_result(streams[result["stream"]], result)
+        else:
+            group_results = _group_outcome(winner, groups_by_label[label])
+            results.extend(group_results)
+            pg.merge(streams, pg.tally(group_results))
+        start_ready_groups()
+    if waiting:  # a dependency label never finished: a planning bug, never silently drop streams
+        raise RuntimeError(f"groups never started: {[g['parent_stream'] for g in waiting]}")
+
+    context.set_custom_status(pg.status("writing manifest", run["run_id"], streams, groups=group_ids))
+    summary: ManifestSummary = yield context.call_activity_with_retry(
+        names.WRITE_MANIFEST, RETRY, {"run": run, "results": results})
+    context.set_custom_status(pg.status("finished", run["run_id"], streams, groups=group_ids))
+    if not context.is_replaying:
+        log.info("sync run %s for tenant %s %s: %d partitions, %d ok, %d skipped, %d failed, %d records",
+                 run["run_id"], run["tenant_id"], summary["status"], summary["partitions"], summary["ok"],
+                 summary["skipped"], summary["failed"], summary["records"])
+    return summary
+
+
+@_orchestrator(names.SYNC_PARENT_GROUP)
+def sync_parent_group(context: df.DurableOrchestrationContext) -> Step:
+    """All child streams of one parent stream: list the parents, then one sub-orchestration per id chunk."""
+    spec: GroupInput = context.get_input()
+    run, group, limits = spec["run"], spec["group"], spec["limits"]
+    listing: ParentListing = yield context.call_activity_with_retry(
+        names.LIST_PARENTS, RETRY, {"run": run, "parent_stream": group["parent_stream"]})
+    streams = {name: pg.empty(listing["count"]) for name in group["streams"]}
+    context.set_custom_status(pg.status("syncing", run["run_id"], streams, parents=listing["count"]))
+
+    def start(index: int) -> TaskBase:
+        chunk = ChunkInput(run=run, streams=group["streams"], chunk=listing["chunks"][index], limits=limits)
+        return context.call_sub_orchestrator(names.SYNC_PARENT_CHUNK, chunk, f"{context.instance_id}:{index}")
+
+    def finished(index: int, task: TaskBase) -> list[PartitionResult]:
+        chunk_results = _chunk_outcome(task, group["streams"], listing["chunks"][index])
+        for result in chunk_results:
+            pg.add_result(streams[result["stream"]], result)
+        context.set_custom_status(pg.status("syncing", run["run_id"], streams, parents=listing["count"]))
+        return chunk_results
+
+    per_chunk: list[list[PartitionResult]] = yield from bounded(
+        context, len(listing["chunks"]), limits["chunks_in_flight"], start, finished)
+    return GroupOutcome(parent_stream=group["parent_stream"], parents=listing["count"],
+                        results=[result for chunk in per_chunk for result in chunk])
+
+
+@_orchestrator(names.SYNC_PARENT_CHUNK)
+def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
+    """One activity per (stream, parent id) of one chunk of parent ids, a bounded number at a time."""
+    spec: ChunkInput = context.get_input()
+    run = spec["run"]
+    parent_ids: list[str] = yield context.call_activity_with_retry(names.READ_PARENT_CHUNK, RETRY,
+                                                                    {"path": spec["chunk"]})
+    pairs = partitions_of(spec["streams"], parent_ids)
+    streams = {name: pg.empty(len(parent_ids)) for name in spec["streams"]}
+
+    def start(index: int) -> TaskBase:
+        stream, parent_id = pairs[index]
+        return _partition_task(context, run, stream, parent_id)
+
+    def finished(index: int, task: TaskBase) -> PartitionResult:
+        stream, parent_id = pairs[index]
+        result = _partition_outcome(task, stream, parent_id)
+        pg.add_result(streams[stream], result)
+        context.set_custom_status(pg.status("syncing", run["run_id"], streams))
+        return result
+
+    results: list[PartitionResult] = yield from bounded(
+        context, len(pairs), spec["limits"]["partitions_in_flight"], start, finished)
+    return results
+
+
+def bounded(
+    context: df.DurableOrchestrationContext,
+    count: int,
+    limit: int,
+    start: Callable[[int], TaskBase],
+    finished: Callable[[int, TaskBase], Any],
+) -> Generator[TaskBase, Any, list[Any]]:
+    """Run `count` tasks with at most `limit` in flight; results in index order. A sliding window, not waves,
+    so one slow mailbox does not hold back the next fifty."""
+    results: list[Any] = [None] * count
+    running: dict[TaskBase, int] = {}
+    next_index = 0
+    while next_index < count or running:
+        while next_index < count and len(running) < max(1, limit):
+            running[start(next_index)] = next_index
+            next_index += 1
+        winner = yield context.task_any(list(running))
+        index = running.pop(winner)
+        results[index] = finished(index, winner)
+    return results
+
+
+def _partition_task(context: df.DurableOrchestrationContext, run: RunInfo, stream: str,
+                    parent_id: str | None) -> TaskBase:
+    return context.call_activity_with_retry(names.SYNC_PARTITION, RETRY,
+                                            {"run": run, "stream": stream, "parent_id": parent_id})
+
+
+def _error_text(task: TaskBase) -> str:
+    return str(task.result).strip().splitlines()[0] if str(task.result).strip() else type(task.result).__name__
+
+
+def _partition_outcome(task: TaskBase, stream: str, parent_id: str | None) -> PartitionResult:
+    """The activity's own record, or a failed record when it crashed on every attempt (never lost)."""
+    if task.state is TaskState.SUCCEEDED:
+        result: PartitionResult = task.result
+        return result
+    return _failed(stream, parent_id, "ActivityFailed",
+                   f"the partition activity failed {RETRY.max_number_of_attempts} times: {_error_text(task)}")
+
+
+def _group_outcome(task: TaskBase, group: ParentGroup) -> list[PartitionResult]:
+    if task.state is TaskState.SUCCEEDED:
+        outcome: GroupOutcome = task.result
+        return outcome["results"]
+    return [_failed(stream, None, "ParentListingFailed",
+                    f"could not copy {stream} per {group['parent_stream']}: {_error_text(task)}")
+            for stream in group["streams"]]
+
+
+def _chunk_outcome(task: TaskBase, streams: list[str], chunk: str) -> list[PartitionResult]:
+    if task.state is TaskState.SUCCEEDED:
+        results: list[PartitionResult] = task.result
+        return results
+    return [_failed(stream, None, "ChunkFailed", f"parents in {chunk} were not copied: {_error_text(task)}")
+            for stream in streams]
+
+
+def _failed(stream: str, parent_id: str | None, code: str, message: str) -> PartitionResult:
+    return PartitionResult(stream=stream, parent_id=parent_id, status="failed", reason=code, error_code=code,
+                           error_message=message, kind="full", records=0, pages=0, requests=0, retries=0,
+                           throttled=0, bytes=0, duration_s=0.0, blob_path=None)

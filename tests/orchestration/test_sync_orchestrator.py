@@ -1,0 +1,206 @@
+"""The sync orchestrators, driven through the real SDK by the local Durable host with simulated engine activities."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+import function_app
+from localrun import history as h
+from localrun.registry import FunctionIndex
+from localrun.replay import run_episode
+from localrun.runtime import DurableRuntime, RuntimeOptions
+from localrun.simulated import SimulatedTenant, partition
+from orchestrators import names
+from orchestrators.plan import plan_run
+from shared.streams import CATALOG
+
+TENANT = "00000000-0000-0000-0000-0000000000aa"
+
+
+def demo_tenant(**kwargs) -> SimulatedTenant:
+    users = ["u1", "u2", "u3"]
+    parents = {"users": users, "groups": ["g1", "g2"], "teams": ["g1"], "chats": ["c1", "c2"],
+               "drives": ["d1", "d2", "d3"], "directory_roles": ["r1"]}
+    return SimulatedTenant(parents=parents, **kwargs)
+
+
+def expected_partitions(tenant: SimulatedTenant) -> Counter:
+    plan = plan_run(CATALOG, tenant.streams)
+    want = Counter((s, None) for s in plan["single"])
+    for group in plan["groups"]:
+        for parent in tenant.parents.get(group["parent_stream"], []):
+            for stream in group["streams"]:
+                want[(stream, parent)] += 1
+    return want
+
+
+async def sync(tenant: SimulatedTenant, limits=None, overrides=None, **options):
+    index = FunctionIndex.from_app(function_app.app).with_activities(tenant.activities())
+    runtime = DurableRuntime(index, RuntimeOptions(**options))
+    request = {"tenant_id": TENANT, "trigger": "local", "overrides": overrides or {}}
+    if limits:
+        request["limits"] = limits
+    iid = await runtime.start_new(names.SYNC_RUN, names.run_instance_id(TENANT), json.dumps(request))
+    done = await runtime.wait(iid)
+    return runtime, done
+
+
+async def test_every_partition_of_all_22_streams_is_run_once_and_reported():
+    tenant = demo_tenant()
+    _runtime, done = await sync(tenant)
+    assert done.status == "Completed", done.error
+    [results] = tenant.manifest_inputs
+    assert Counter((r["stream"], r["parent_id"]) for r in results) == expected_partitions(tenant)
+    assert {r["stream"] for r in results} == set(CATALOG)
+    assert done.output["status"] == "succeeded" and done.output["partitions"] == len(results)
+    status = done.custom_status
+    assert status["phase"] == "finished"
+    assert status["streams"]["mail_messages"] == {"total": 3, "done": 3, "ok": 3, "skipped": 0, "failed": 0,
+                                                  "records": 9}
+    assert status["groups"]["users"] == f"{done.instance_id}:users"
+
+
+async def test_parents_are_listed_only_after_their_stream_is_written():
+    tenant = demo_tenant()
+    await sync(tenant)
+    order = [(kind, arg) for kind, arg in tenant.calls]
+    position = {call: i for i, call in enumerate(order)}
+    for stream in ("users", "groups", "teams", "chats", "directory_roles"):
+        written = position[(names.SYNC_PARTITION, (stream, None))]
+        assert written < position[(names.LIST_PARENTS, stream)], stream
+    last_drive = max(i for i, (kind, arg) in enumerate(order) if kind == names.SYNC_PARTITION and arg[0] == "drives")
+    assert last_drive < position[(names.LIST_PARENTS, "drives")]
+
+
+async def test_large_fan_out_goes_through_chunk_sub_orchestrations_with_bounded_in_flight():
+    tenant = SimulatedTenant.users(230, ["users", "mail_messages", "contacts"], chunk_size=50)
+    runtime, done = await sync(tenant, limits={"partitions_in_flight": 7, "chunks_in_flight": 2})
+    assert done.status == "Completed", done.error
+    assert done.output["partitions"] == 1 + 230 * 2
+    chunks = sorted(i for i in runtime.instances if i.startswith(f"{done.instance_id}:users:"))
+    assert chunks == [f"{done.instance_id}:users:{n}" for n in range(5)]
+    for chunk_id in chunks:
+        assert _max_open_tasks(runtime.get(chunk_id).history, "sync_partition") <= 7
+    assert _max_open_sub_orchestrations(runtime.get(f"{done.instance_id}:users").history) <= 2
+    largest = max(len(i.history) for i in runtime.instances.values())
+    assert largest < 4 * 50 * 2 + 20, "a chunk's history must not grow with the tenant"
+
+
+async def test_crashed_activity_is_retried_and_a_partition_that_keeps_crashing_is_recorded_failed():
+    def behaviour(stream, parent, attempt):
+        if (stream, parent) == ("contacts", "u2") and attempt < 3:
+            raise ConnectionResetError("worker lost")
+        if (stream, parent) == ("calendar_events", "u1"):
+            raise ConnectionResetError("worker lost again")
+        return None
+
+    tenant = demo_tenant(behaviour=behaviour)
+    _runtime, done = await sync(tenant)
+    assert done.status == "Completed", done.error
+    [results] = tenant.manifest_inputs
+    by_key = {(r["stream"], r["parent_id"]): r for r in results}
+    assert by_key[("contacts", "u2")]["status"] == "ok"
+    assert tenant.attempts[("contacts", "u2")] == 3
+    lost = by_key[("calendar_events", "u1")]
+    assert lost["status"] == "failed" and "worker lost again" in lost["error_message"]
+    assert tenant.attempts[("calendar_events", "u1")] == 3
+    assert Counter((r["stream"], r["parent_id"]) for r in results) == expected_partitions(tenant)
+    assert done.output["status"] == "failed" and done.output["failed"] == 1
+
+
+async def test_failed_and_skipped_outcomes_do_not_stop_the_fan_out():
+    def behaviour(stream, parent, attempt):
+        if stream == "mail_messages" and parent == "u1":
+            return partition(stream, parent, "skipped", reason="MailboxNotEnabledForRESTAPI")
+        if stream == "audit_logs_signins":
+            return partition(stream, None, "failed", error_code="Authorization_RequestDenied",
+                             error_message="missing AuditLog.Read.All")
+        return None
+
+    tenant = demo_tenant(behaviour=behaviour)
+    _, done = await sync(tenant)
+    assert done.status == "Completed", done.error
+    assert done.output["skipped"] == 1 and done.output["failed"] == 1
+    assert done.output["ok"] == sum(expected_partitions(tenant).values()) - 2
+    assert done.custom_status["streams"]["audit_logs_signins"]["failed"] == 1
+
+
+async def test_a_parent_listing_that_keeps_crashing_fails_only_its_streams():
+    tenant = demo_tenant(list_failures={"groups"})
+    _, done = await sync(tenant)
+    assert done.status == "Completed", done.error
+    [results] = tenant.manifest_inputs
+    failed = sorted((r["stream"], r["reason"]) for r in results if r["status"] == "failed")
+    assert failed == [("group_member", "ParentListingFailed"), ("group_owner", "ParentListingFailed")]
+    assert tenant.calls.count((names.LIST_PARENTS, "groups")) == 3
+    assert sum(1 for r in results if r["stream"] == "team_member") == 1
+
+
+async def test_overrides_choose_the_streams():
+    tenant = demo_tenant()
+    _, _done = await sync(tenant, overrides={"streams": ["users", "drive_items"]})
+    [results] = tenant.manifest_inputs
+    assert sorted({r["stream"] for r in results}) == ["drive_items", "users"]
+    assert sum(1 for r in results if r["stream"] == "drive_items") == 3
+
+
+async def test_final_histories_replay_to_the_same_actions_and_output():
+    tenant = demo_tenant()
+    runtime, _done = await sync(tenant)
+    index = runtime.index
+    for instance in runtime.instances.values():
+        history = [e for e in instance.history if e["EventType"] != h.EventType.EXECUTION_COMPLETED]
+        fn = index.orchestrator(instance.name)
+        first = run_episode(fn, instance.instance_id, history, instance.input_json, instance.parent_id)
+        second = run_episode(fn, instance.instance_id, history, instance.input_json, instance.parent_id)
+        assert first.done, instance.instance_id
+        assert first.state == second.state
+        assert first.output == instance.output
+
+
+async def test_run_id_and_start_time_come_from_the_orchestration_context():
+    tenant = demo_tenant()
+    _runtime, done = await sync(tenant)
+    [(_, run_id)] = [c for c in tenant.calls if c[0] == names.PLAN_SYNC]
+    assert done.output["run_id"] == run_id
+    started = done.history[0]["Timestamp"]
+    plan_input = json.loads(next(e for e in done.history if e.get("Name") == names.PLAN_SYNC)["Input"])
+    assert plan_input["started_at"][:19] == started[:19]
+
+
+def _max_open_tasks(history, name):
+    open_ids: set[int] = set()
+    scheduled = {}
+    peak = 0
+    for event in history:
+        if event["EventType"] == h.EventType.TASK_SCHEDULED and event["Name"] == name:
+            scheduled[event["EventId"]] = True
+            open_ids.add(event["EventId"])
+        elif event["EventType"] in (h.EventType.TASK_COMPLETED, h.EventType.TASK_FAILED):
+            open_ids.discard(event["TaskScheduledId"])
+        peak = max(peak, len(open_ids))
+    assert scheduled, f"no {name} in history"
+    return peak
+
+
+def _max_open_sub_orchestrations(history):
+    open_ids: set[int] = set()
+    peak = 0
+    for event in history:
+        if event["EventType"] == h.EventType.SUB_ORCHESTRATION_CREATED:
+            open_ids.add(event["EventId"])
+        elif event["EventType"] in (h.EventType.SUB_ORCHESTRATION_COMPLETED, h.EventType.SUB_ORCHESTRATION_FAILED):
+            open_ids.discard(event["TaskScheduledId"])
+        peak = max(peak, len(open_ids))
+    return peak
+
+
+@pytest.mark.parametrize("name", names.ORCHESTRATORS)
+def test_orchestrators_are_generators(name):
+    index = FunctionIndex.from_app(function_app.app)
+    import inspect
+
+    assert inspect.isgeneratorfunction(index.orchestrator(name))
