@@ -11,6 +11,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 Trigger = Literal["timer", "http", "local"]
 PartitionStatus = Literal["ok", "skipped", "failed"]
 PartitionKind = Literal["snapshot", "changes", "full"]
+FailureScope = Literal["partition", "stream"]
 
 
 class RunInfo(TypedDict):
@@ -33,6 +34,8 @@ class PartitionResult(TypedDict):
     error_code: NotRequired[str]  # Graph error.code (innermost meaningful) when failed
     error_message: NotRequired[str]  # names the missing permission or licence when that is the cause
     request_id: NotRequired[str]  # Graph request-id of the failing response
+    failure_scope: NotRequired[FailureScope]  # "stream": every partition of the stream fails alike (permission)
+    retryable: NotRequired[bool]  # a later attempt may succeed (throttling, network, storage)
     kind: PartitionKind
     records: int
     pages: int

@@ -1,0 +1,71 @@
+"""Key Vault secrets with a TTL cache: one read per TTL per worker, and a forced re-read after a rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.keyvault.secrets.aio import SecretClient
+
+from shared.auth.credentials import transport_kwargs
+from shared.config import Settings
+
+
+class SecretReadError(Exception):
+    """Key Vault could not give us the secret; names the vault and secret, never a value."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    value: str
+    content_type: str | None
+    version: str | None
+
+
+class SecretCache:
+    def __init__(self, settings: Settings, credential: AsyncTokenCredential, ttl_seconds: float = 900.0) -> None:
+        assert settings.key_vault_url is not None
+        self._vault = settings.key_vault_url
+        kwargs = transport_kwargs(settings)
+        if settings.key_vault_override:
+            kwargs["verify_challenge_resource"] = False
+        self._client = SecretClient(settings.key_vault_url, credential, **kwargs)
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, Secret]] = {}
+        self._lock = asyncio.Lock()
+        self.reads = 0
+
+    async def get(self, name: str, *, force: bool = False) -> Secret:
+        async with self._lock:
+            cached = self._cache.get(name)
+            if cached and not force and time.monotonic() - cached[0] < self._ttl:
+                return cached[1]
+            try:
+                found = await self._client.get_secret(name)
+            except ResourceNotFoundError:
+                raise SecretReadError("SecretNotFound",
+                                      f"secret {name!r} not found in {self._vault}; create it or fix the "
+                                      "GRAPH_CLIENT_SECRET_NAME / GRAPH_CERTIFICATE_SECRET_NAME setting") from None
+            except HttpResponseError as exc:
+                raise SecretReadError(f"KeyVault{exc.status_code}",
+                                      f"reading secret {name!r} from {self._vault} failed with HTTP "
+                                      f"{exc.status_code}; grant the function's identity 'Key Vault Secrets "
+                                      "User' on the vault") from None
+            except AzureError as exc:
+                raise SecretReadError("KeyVaultUnavailable",
+                                      f"reading secret {name!r} from {self._vault} failed: "
+                                      f"{type(exc).__name__}") from None
+            self.reads += 1
+            secret = Secret(found.value or "", found.properties.content_type, found.properties.version)
+            self._cache[name] = (time.monotonic(), secret)
+            return secret
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,205 @@
+"""The Graph HTTP client: one pooled aiohttp session per event loop, shared by every partition on that loop.
+
+Partitions are I/O bound and the Functions Python worker runs async activities on one loop, so concurrency is
+cooperative: many partitions page at once over one connection pool, without threads. Every request carries a
+fresh `client-request-id`; every failure is logged with Graph's `request-id` so support can trace it. Records
+reach the caller only after a whole page parsed, so a retried page can neither lose nor repeat a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from shared.auth import AccessToken, TokenProvider
+from shared.config import Settings
+from shared.graph.errors import THROTTLE_STATUSES, Action, Decision, GraphErrorBody, classify, parse_error_body
+from shared.graph.links import allowed_url
+from shared.graph.retry import RetryPolicy, parse_retry_after
+from shared.streams import StreamSpec
+
+log = logging.getLogger("shared.graph")
+
+# Workloads whose throttling scope is the whole tenant: one 429 pauses every partition of that workload.
+_FENCED_WORKLOADS = frozenset({"directory", "reports", "policy"})
+
+
+@dataclass(slots=True)
+class RequestStats:
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    pages: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    records: list[dict[str, Any]]
+    next_link: str | None
+    delta_link: str | None
+
+
+@dataclass(slots=True)
+class GraphRequestError(Exception):
+    """A request that failed for good; `decision` says whether to skip the parent, fail the stream, etc."""
+
+    status: int
+    decision: Decision
+    request_id: str | None = None
+    client_request_id: str | None = None
+    attempts: int = 1
+    retryable: bool = field(default=False)
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status} {self.decision.code}: {self.decision.reason}"
+
+
+def make_session(settings: Settings, *, limit: int = 100) -> aiohttp.ClientSession:
+    """The pooled session; a custom CA bundle is trusted explicitly (env CA variables are ignored: trust_env off)."""
+    context = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else \
+        ssl.create_default_context()
+    connector = aiohttp.TCPConnector(limit=limit, ssl=context, ttl_dns_cache=300, enable_cleanup_closed=True)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=120)
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, trust_env=False, auto_decompress=True,
+        headers={"Accept": "application/json", "Accept-Encoding": "gzip", "User-Agent": "m365-lake/0.1"},
+    )
+
+
+class GraphClient:
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenProvider,
+        session: aiohttp.ClientSession,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._root = settings.graph_root
+        self._tokens = tokens
+        self._session = session
+        self.policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
+        self._sleep = sleep
+        self._fences: dict[tuple[str, str], float] = {}
+
+    async def _wait_fence(self, key: tuple[str, str]) -> None:
+        loop = asyncio.get_running_loop()
+        until = self._fences.get(key, 0.0)
+        if until > loop.time():
+            await self._sleep(until - loop.time())
+
+    def _raise_fence(self, key: tuple[str, str], seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._fences[key] = max(self._fences.get(key, 0.0), loop.time() + seconds)
+
+    async def get_json(
+        self,
+        link: str,
+        tenant_id: str,
+        *,
+        spec: StreamSpec,
+        parent_scoped: bool,
+        stats: RequestStats,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """GET one page with retries. The link is checked against the Graph root before any token is attached."""
+        url = allowed_url(link, self._root)
+        fence_key = (tenant_id, spec.workload)
+        attempt = 0
+        reauthed = False
+        last: GraphRequestError | None = None
+        while True:
+            attempt += 1
+            if spec.workload in _FENCED_WORKLOADS:
+                await self._wait_fence(fence_key)
+            token = await self._tokens.get(tenant_id)
+            client_request_id = str(uuid.uuid4())
+            request_headers = {"Authorization": f"Bearer {token.token}", "client-request-id": client_request_id,
+                               "return-client-request-id": "true", **(headers or {})}
+            stats.requests += 1
+            retry_after: float | None = None
+            try:
+                async with self._session.get(url, headers=request_headers, allow_redirects=False) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                    request_id = resp.headers.get("request-id")
+                    if status == 200:
+                        try:
+                            parsed = orjson.loads(body)
+                        except orjson.JSONDecodeError:
+                            parsed = None
+                        if isinstance(parsed, dict):
+                            return parsed
+                        decision = Decision(Action.RETRY, "TruncatedResponse", "the response body was not "
+                                            "complete JSON")
+                    else:
+                        err = parse_error_body(body)
+                        decision = self._decide(status, err, spec, parent_scoped, token)
+                        request_id = request_id or err.request_id
+                        if status in THROTTLE_STATUSES:
+                            stats.throttled += 1
+                            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    last = GraphRequestError(status, decision, request_id, client_request_id, attempt)
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+                decision = Decision(Action.RETRY, type(exc).__name__, f"network error: {type(exc).__name__}")
+                last = GraphRequestError(0, decision, None, client_request_id, attempt)
+            log.warning(
+                "graph request failed: status=%s code=%s action=%s attempt=%d/%d path=%s request-id=%s "
+                "client-request-id=%s", last.status, decision.code, decision.action.value, attempt,
+                self.policy.max_attempts, url.path, last.request_id, client_request_id,
+            )
+            if decision.action is Action.REAUTH and not reauthed:
+                reauthed = True
+                self._tokens.invalidate(tenant_id, token)
+                stats.retries += 1
+                continue
+            if decision.action is Action.RETRY and self.policy.can_retry(attempt):
+                delay = self.policy.delay(attempt, retry_after)
+                if retry_after is not None and spec.workload in _FENCED_WORKLOADS:
+                    self._raise_fence(fence_key, delay)
+                stats.retries += 1
+                await self._sleep(delay)
+                continue
+            last.retryable = decision.action is Action.RETRY
+            raise last
+
+    @staticmethod
+    def _decide(status: int, err: GraphErrorBody, spec: StreamSpec, parent_scoped: bool,
+                token: AccessToken) -> Decision:
+        return classify(status, err, spec, parent_scoped=parent_scoped, granted_roles=token.roles)
+
+    async def pages(
+        self,
+        url: str,
+        tenant_id: str,
+        *,
+        spec: StreamSpec,
+        parent_scoped: bool,
+        stats: RequestStats,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Page]:
+        """Every page from `url` on, following `@odata.nextLink` verbatim (custom headers resent each time)."""
+        link: str | None = url
+        while link is not None:
+            body = await self.get_json(link, tenant_id, spec=spec, parent_scoped=parent_scoped, stats=stats,
+                                       headers=headers)
+            value = body.get("value")
+            if value is None and "id" in body:
+                value = [body]  # a single entity (GET /x/{id})
+            records = [r for r in (value or []) if isinstance(r, dict)]
+            next_link = body.get("@odata.nextLink")
+            delta_link = body.get("@odata.deltaLink")
+            stats.pages += 1
+            yield Page(records, next_link if isinstance(next_link, str) else None,
+                       delta_link if isinstance(delta_link, str) else None)
+            link = next_link if isinstance(next_link, str) else None
+
+

@@ -1,0 +1,104 @@
+"""Per-worker, per-event-loop resources: one credential, one secret cache, one token provider, one pooled Graph
+session and one Blob client, shared by every partition running on that loop.
+
+Activities call the engine with plain settings; this registry turns those into long-lived clients so that a
+worker running 16 partitions at once opens one connection pool and fetches one token, not 16.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import aiohttp
+from azure.core.exceptions import ResourceExistsError
+from azure.identity.aio import DefaultAzureCredential
+from azure.storage.blob.aio import BlobClient, BlobServiceClient
+
+from shared.auth import (
+    IdentityTokenProvider,
+    MsalTokenProvider,
+    SecretCache,
+    TokenProvider,
+    transport_kwargs,
+    workload_credential,
+)
+from shared.config import Settings
+from shared.graph import GraphClient, make_session
+
+
+@dataclass(slots=True)
+class Engine:
+    settings: Settings
+    credential: DefaultAzureCredential
+    secrets: SecretCache | None
+    tokens: TokenProvider
+    session: aiohttp.ClientSession
+    graph: GraphClient
+    blob_service: BlobServiceClient
+    _container_ready: bool = False
+
+    def blob(self, path: str) -> BlobClient:
+        return self.blob_service.get_blob_client(self.settings.output_container, path)
+
+    async def ensure_container(self) -> None:
+        """Create the output container once if it is missing (Bicep creates it in Azure; a fresh lake may not)."""
+        if self._container_ready:
+            return
+        container = self.blob_service.get_container_client(self.settings.output_container)
+        with contextlib.suppress(ResourceExistsError):
+            await container.create_container()
+        self._container_ready = True
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.tokens.close()
+        if self.secrets is not None:
+            await self.secrets.close()
+        await self.blob_service.close()
+        await self.credential.close()
+
+
+def _connection_key(settings: Settings) -> str:
+    """Settings that shape connections; run overrides (streams, windows, filters) do not create new clients."""
+    fields = ("client_id", "credential_type", "key_vault_url", "client_secret_name", "certificate_secret_name",
+              "azure_client_id", "cloud_name", "authority_host_override", "graph_endpoint_override", "ca_bundle",
+              "output_account_url", "output_container", "max_attempts")
+    return repr([getattr(settings, f) for f in fields])
+
+
+_engines: dict[tuple[int, str], Engine] = {}
+_lock: asyncio.Lock | None = None
+
+
+def _build(settings: Settings) -> Engine:
+    credential = workload_credential(settings)
+    secrets: SecretCache | None = None
+    tokens: TokenProvider
+    if settings.credential_type == "managed_identity":
+        tokens = IdentityTokenProvider(settings, credential)
+    else:
+        secrets = SecretCache(settings, credential)
+        tokens = MsalTokenProvider(settings, secrets)
+    session = make_session(settings)
+    graph = GraphClient(settings, tokens, session)
+    blob_service = BlobServiceClient(settings.output_account_url, credential=credential, **transport_kwargs(settings))
+    return Engine(settings, credential, secrets, tokens, session, graph, blob_service)
+
+
+async def get_engine(settings: Settings) -> Engine:
+    loop = asyncio.get_running_loop()
+    key = (id(loop), _connection_key(settings))
+    engine = _engines.get(key)
+    if engine is None or engine.session.closed:
+        engine = _build(settings)
+        _engines[key] = engine
+    return engine
+
+
+async def close_engines() -> None:
+    """Close every engine of the running loop (tests; worker shutdown)."""
+    loop_id = id(asyncio.get_running_loop())
+    for key in [k for k in _engines if k[0] == loop_id]:
+        await _engines.pop(key).close()
