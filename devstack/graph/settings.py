@@ -1,0 +1,89 @@
+"""Run-time knobs of the Graph emulator; mutable on purpose so the admin API and tests can change a running app."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+TenantTier = Literal["S", "M", "L"]
+
+
+@dataclass(slots=True)
+class ThrottleSettings:
+    """`scale` multiplies every throttling window (0.1 = windows 10x shorter, so budgets refill 10x faster)."""
+
+    enabled: bool = True
+    scale: float = 1.0
+    budget_scale: float = 1.0  # multiplies every budget (0.01 = a hundredth of the requests fit in a window)
+    tenant_tier: TenantTier | None = None  # None: derived from the tenant's user count (S <50, M <=500, L >500)
+
+
+@dataclass(slots=True)
+class FaultSettings:
+    """Transport and server faults; every decision is a pure function of `seed` and the request, so reruns match."""
+
+    seed: int = 0
+    latency_ms: float = 0.0  # added to every matching request
+    tail_rate: float = 0.0  # share of requests that also get `tail_ms` of extra latency (the long tail)
+    tail_ms: float = 0.0
+    error_rate: float = 0.0  # share answered 503 or 504 (half each)
+    retry_after_rate: float = 0.5  # share of injected 503s that carry Retry-After
+    drop_rate: float = 0.0  # share whose connection is closed before any response byte
+    truncate_rate: float = 0.0  # share whose body is cut short after a full Content-Length header
+    empty_page_rate: float = 0.0  # share of list pages served empty but with a nextLink (legal in Graph)
+    path_prefix: str = ""  # only requests whose /v1.0 path starts with this (e.g. "/users") are affected
+
+    def active(self) -> bool:
+        return any(
+            v > 0
+            for v in (self.latency_ms, self.tail_rate, self.error_rate, self.drop_rate, self.truncate_rate,
+                      self.empty_page_rate)
+        )
+
+
+@dataclass(slots=True)
+class GraphSettings:
+    """Settings of one emulator app.
+
+    `public_base_url` is normally None: nextLinks are then built from the request's own scheme and Host, which
+    is right for a server bound to an ephemeral port. Set it only when clients reach the app through a proxy.
+    """
+
+    public_base_url: str | None = None
+    state_dir: Path | None = None
+    authority_url: str = "https://login.microsoftonline.com"
+    directory_delta_page_size: int = 100
+    delta_token_ttl_seconds: float = 7 * 24 * 3600.0  # directory objects; Outlook/drive tokens never age out
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    faults: FaultSettings = field(default_factory=FaultSettings)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state_dir"] = str(self.state_dir) if self.state_dir else None
+        return data
+
+
+def update_dataclass(target: Any, values: dict[str, Any], where: str) -> None:
+    """Apply a JSON patch of known fields, naming the bad field and the fix on error (admin API input)."""
+    known = {f.name: f for f in fields(target)}
+    for name, value in values.items():
+        if name not in known:
+            raise ValueError(f"{where}.{name}: unknown setting; expected one of {sorted(known)}")
+        current = getattr(target, name)
+        if isinstance(current, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{where}.{name}: expected true or false, got {value!r}")
+        elif isinstance(current, (int, float)) and not isinstance(current, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{where}.{name}: expected a non-negative number, got {value!r}")
+            if name.endswith("_rate") and value > 1:
+                raise ValueError(f"{where}.{name}: a rate is a share between 0 and 1, got {value!r}")
+            if isinstance(current, int) and not isinstance(current, bool):
+                value = int(value)
+        elif name == "tenant_tier":
+            if value not in (None, "S", "M", "L"):
+                raise ValueError(f"{where}.{name}: expected null, 'S', 'M' or 'L', got {value!r}")
+        elif isinstance(current, str) and not isinstance(value, str):
+            raise ValueError(f"{where}.{name}: expected a string, got {value!r}")
+        setattr(target, name, value)
