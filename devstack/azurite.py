@@ -140,23 +140,26 @@ class Azurite:
             pass
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
-        proc, self._proc = self._proc, None
-        drain, self._drain = self._drain, None
+        proc, drain = self._proc, self._drain
         if proc is None:
             return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), grace_seconds)
-            except TimeoutError:
+        try:
+            if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        if drain is not None:
-            drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
+                    proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), grace_seconds)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
+        finally:
+            self.kill_now()
+            self._proc, self._drain = None, None
+            if drain is not None:
+                drain.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await drain
 
     async def restart(self) -> AzuritePorts:
         await self.stop()

@@ -253,12 +253,12 @@ class TokenVerifier:
 
     def _check_claims(self, claims: dict[str, Any], audience: str) -> None:
         exp, nbf, tid, iss = claims.get("exp"), claims.get("nbf"), claims.get("tid"), claims.get("iss")
-        if not isinstance(exp, int) or not isinstance(tid, str) or not isinstance(iss, str):
+        if not isinstance(exp, int | float) or not isinstance(tid, str) or not isinstance(iss, str):
             raise InvalidToken(InvalidToken.MALFORMED)
         now = self._clock()
-        if now > exp + self._leeway:
+        if now >= exp + self._leeway:
             raise InvalidToken(InvalidToken.EXPIRED)
-        if isinstance(nbf, int) and now + self._leeway < nbf:
+        if isinstance(nbf, int | float) and now + self._leeway < nbf:
             raise InvalidToken(InvalidToken.NOT_YET_VALID)
         if claims.get("aud") not in audience_forms(audience):
             raise InvalidToken(InvalidToken.WRONG_AUDIENCE)

@@ -195,8 +195,8 @@ def verify_assertion(app: AppRegistration, assertion: str, audiences: Iterable[s
     if claims.get("iss") != app.client_id or claims.get("sub") != app.client_id:
         raise errors.assertion_subject()
     exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat"))
-    if not isinstance(exp, int) or now > exp + ASSERTION_SKEW_SECONDS:
+    if not isinstance(exp, int | float) or now > exp + ASSERTION_SKEW_SECONDS:
         raise errors.assertion_time(now, nbf, exp)
-    if isinstance(nbf, int) and now + ASSERTION_SKEW_SECONDS < nbf:
+    if isinstance(nbf, int | float) and now + ASSERTION_SKEW_SECONDS < nbf:
         raise errors.assertion_time(now, nbf, exp)
     return claims
