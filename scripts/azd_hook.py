@@ -54,8 +54,8 @@ def options_from_env(env: Mapping[str, str]) -> Options:
 def preprovision(env: Mapping[str, str], runner: Runner, out: TextIO) -> None:
     """Create the app registration and record GRAPH_CLIENT_ID so Bicep puts it in the app settings."""
     if (env.get("GRAPH_CREDENTIAL_TYPE") or "secret") == "managed_identity":
-        print("GRAPH_CREDENTIAL_TYPE=managed_identity: no app registration; Graph roles are granted after provisioning.",
-              file=out)
+        print("GRAPH_CREDENTIAL_TYPE=managed_identity: no app registration; the Graph roles are granted to the "
+              "managed identity after provisioning.", file=out)
         return
     if env.get("GRAPH_CLIENT_ID"):
         print(f"Using the Graph app registration GRAPH_CLIENT_ID={env['GRAPH_CLIENT_ID']}.", file=out)

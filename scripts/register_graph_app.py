@@ -30,7 +30,7 @@ from scripts import az_commands as az
 from scripts.graph_permissions import Grant, SelectionError, parse_stream_selection, required_grants
 
 DEFAULT_DISPLAY_NAME = "m365-lake"
-DEFAULT_SECRET_NAME = "graph-client-secret"
+DEFAULT_SECRET_NAME = "graph-client-secret"  # noqa: S105 (a Key Vault secret name, not a secret)
 DEFAULT_CERTIFICATE_NAME = "graph-client-certificate"
 
 
@@ -59,10 +59,13 @@ class CliRunner:
         try:
             done = subprocess.run(command.argv, capture_output=True, text=True, check=False)
         except FileNotFoundError as exc:
-            raise RegistrationError(f"{command.argv[0]} is not installed or not on PATH (needed to {command.purpose})") from exc
+            raise RegistrationError(
+                f"{command.argv[0]} is not installed or not on PATH (needed to {command.purpose})"
+            ) from exc
         if done.returncode != 0:
             raise RegistrationError(
-                f"failed to {command.purpose} (exit {done.returncode}): {done.stderr.strip()}\n  command: {command.shell()}"
+                f"failed to {command.purpose} (exit {done.returncode}): {done.stderr.strip()}\n"
+                f"  command: {command.shell()}"
             )
         return done.stdout.strip()
 
@@ -306,8 +309,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, bool, bool]:
     return opts, ns.list_permissions, ns.dry_run
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout,
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
          runner_factory: Callable[[bool, TextIO], Runner] | None = None) -> int:
+    out = out or sys.stdout
     opts, list_only, dry_run = parse_args(argv)
     try:
         if list_only:
