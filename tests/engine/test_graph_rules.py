@@ -24,10 +24,10 @@ ROOT = "https://graph.microsoft.com/v1.0"
 
 
 def body(code: str, *inner: str) -> bytes:
-    node: dict = {"code": code, "message": "whatever text"}
+    node: dict[str, object] = {"code": code, "message": "whatever text"}
     top = node
     for c in inner:
-        child = {"code": c}
+        child: dict[str, object] = {"code": c}
         node["innerError"] = child
         node = child
     node.setdefault("innerError", {"request-id": "rid-1", "client-request-id": "cid-1"})

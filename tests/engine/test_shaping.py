@@ -124,7 +124,7 @@ def test_pfx_certificate_as_key_vault_exposes_it(cert_pair: tuple[str, str]) -> 
 
 
 def test_bad_certificate_secrets_never_echo_the_value(cert_pair: tuple[str, str]) -> None:
-    key, cert = cert_pair
+    _key, cert = cert_pair
     for bad in ("hunter2-not-a-cert", cert, "-----BEGIN GARBAGE-----hunter2"):
         with pytest.raises(CertificateFormatError) as info:
             parse_certificate(bad)
