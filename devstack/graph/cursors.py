@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-_SKIP_MAGIC = b"DSpt"  # Graph's directory skiptokens start with these bytes too ("RFNwdA" in base64)
+_SKIP_MAGIC = b"DSpt\x02\x00\x01\x00"  # Graph's directory skiptokens start with these bytes ("RFNwdAIAAQA...")
 _DELTA_MAGIC = b"DLta"
 _MAC_BYTES = 16
 

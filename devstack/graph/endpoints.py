@@ -178,8 +178,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 BY_NAME: dict[str, Endpoint] = {e.name: e for e in ENDPOINTS}
 
 _KEY_SEGMENT = re.compile(r"^(?P<name>[^(]+)\((?P<key>.*)\)$")
-_FUNCTION_ALIASES = {"microsoft.graph.delta": "delta", "delta()": "delta",
-                     "microsoft.graph.getallmessages": "getAllMessages", "getallmessages()": "getAllMessages"}
+_FUNCTIONS = {"delta": "delta", "getallmessages": "getAllMessages"}
 
 
 class RouteError(ValueError):
@@ -196,9 +195,10 @@ def split_path(raw_path: str) -> list[str]:
         if not raw:
             continue
         seg = unquote(raw)
-        alias = _FUNCTION_ALIASES.get(seg.lower())
-        if alias:
-            out.append(alias)
+        # Functions may be written `delta`, `delta()` or fully qualified `microsoft.graph.delta()` (the SDKs).
+        bare = seg.lower().removesuffix("()").removeprefix("microsoft.graph.")
+        if bare in _FUNCTIONS:
+            out.append(_FUNCTIONS[bare])
             continue
         m = _KEY_SEGMENT.match(seg)
         if m and m.group("key") not in ("",):

@@ -130,8 +130,8 @@ class ThrottleModel:
         rate = capacity / window
         bucket.tokens = min(capacity, bucket.tokens + (now - bucket.stamp) * rate)
         bucket.stamp = now
-        if bucket.tokens >= cost:
-            bucket.tokens -= cost
+        if bucket.tokens + 1e-9 >= cost:
+            bucket.tokens = max(0.0, bucket.tokens - cost)
             return None
         return (min(cost, capacity) - bucket.tokens) / rate
 
