@@ -28,7 +28,7 @@ def new_guid() -> str:
 
 def new_secret_value() -> str:
     """Shaped like an Entra client secret: 40 characters with a `~` at position 4 (length/format are visible)."""
-    body = base64.urlsafe_b64encode(secrets.token_bytes(30)).decode("ascii").replace("-", ".")[:36]
+    body = base64.urlsafe_b64encode(secrets.token_bytes(30)).decode("ascii").replace("-", ".")
     return body[:3] + "8Q~" + body[3:37]
 
 
