@@ -277,7 +277,8 @@ def test_postprovision_grants_managed_identity_roles_once() -> None:
         ("az", "rest", "--method", "GET"): APP_ROLE_IDS["User.Read.All"],
     })
     env = {
-        "GRAPH_CREDENTIAL_TYPE": "managed_identity", "AZURE_MANAGED_IDENTITY_PRINCIPAL_ID": "mi", "SYNC_STREAMS": "users",
+        "GRAPH_CREDENTIAL_TYPE": "managed_identity", "AZURE_MANAGED_IDENTITY_PRINCIPAL_ID": "mi",
+        "SYNC_STREAMS": "users",
     }
     azd_hook.postprovision(env, recorder, io.StringIO())
     assert not any(c[:4] == ("az", "rest", "--method", "POST") for c in recorder.commands), "already granted"

@@ -232,6 +232,8 @@ def test_bicep_defaults_agree_with_the_config_model(templates: dict[str, BicepFi
             assert value == default, f"{name}: Bicep sets {value!r}, config default is {default!r}"
             compared += 1
     assert compared >= 6
+    schedule = main.params["syncSchedule"]
+    assert schedule.default == SETTINGS_BY_NAME["SYNC_SCHEDULE"].default, "the timer binding reads %SYNC_SCHEDULE%"
     assert main.params["graphCredentialType"].decorators["allowed"] == [list(get_args(CredentialType))]
     assert main.params["outputFormat"].decorators["allowed"] == [list(get_args(OutputFormat))]
     assert set(main.params["graphCloud"].decorators["allowed"][0]) == set(CLOUDS)
@@ -323,6 +325,10 @@ def test_deployment_guide_names_the_real_commands_and_outputs(templates: dict[st
     for needle in ("azd up", "func azure functionapp publish", "python -m scripts.register_graph_app",
                    "/api/syncs/", "_manifest.json", "admin-consent", "KEY_VAULT_NAME", "Flex Consumption"):
         assert needle in guide, f"docs/deployment.md should mention {needle!r}"
-    for output in re.findall(r"`(AZURE_[A-Z_]+|KEY_VAULT_[A-Z_]+|OUTPUT_[A-Z_]+)`", guide):
-        assert output in templates["main.bicep"].outputs or output in SETTINGS_BY_NAME, f"{output} is not produced"
+    azd_builtin = {"AZURE_PRINCIPAL_ID", "AZURE_ENV_NAME", "AZURE_LOCATION", "AZURE_SUBSCRIPTION_ID"}
+    for name in re.findall(r"`(AZURE_[A-Z_]+|KEY_VAULT_[A-Z_]+|OUTPUT_[A-Z_]+)`", guide):
+        known = templates["main.bicep"].outputs.keys() | SETTINGS_BY_NAME.keys() | azd_builtin
+        assert name in known, f"docs/deployment.md names {name}, which nothing produces"
+    for name in re.findall(r"azd env get-value ([A-Z_]+)", guide):
+        assert name in templates["main.bicep"].outputs or name == "GRAPH_CLIENT_ID", f"{name} is not an azd output"
     assert Path(ROOT / "docs" / "deployment.md").stat().st_size > 3000
