@@ -1,0 +1,335 @@
+"""The shape of a demo tenant as arithmetic: who exists, who belongs where, how many of what each parent holds.
+
+Pure and cheap: per-user facts live in two compact arrays (O(users) bytes); everything else (group windows, chat
+membership, folder of a message, drive tree) is computed from indices, so counts are O(1) and records can be
+generated in any order. Nothing here builds a record; the generators do that from these answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from array import array
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from devstack.tenant import ids
+from devstack.tenant.rng import number, rng, unit
+from devstack.tenant.sizes import TenantSizes
+
+DEFAULT_ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
+
+MailboxState = Literal["ok", "no_mailbox", "access_denied"]
+MEMBER, GUEST, UNLICENSED, ACCESS_DENIED, NO_ONEDRIVE = 0, 1, 2, 3, 4
+
+# Top-level mail folders: (wellKnownName, displayName, messages per block of 20). The pattern spreads every
+# mailbox's messages over folders arithmetically, so a folder's k-th message is found in O(1).
+MAIL_FOLDERS: tuple[tuple[str, str, int], ...] = (
+    ("inbox", "Inbox", 11),
+    ("drafts", "Drafts", 1),
+    ("sentitems", "Sent Items", 4),
+    ("deleteditems", "Deleted Items", 1),
+    ("junkemail", "Junk Email", 1),
+    ("archive", "Archive", 1),
+    ("outbox", "Outbox", 0),
+    ("conversationhistory", "Conversation History", 0),
+    ("", "Projets 2026 — Équipe", 1),
+)
+_BLOCK = sum(n for _, _, n in MAIL_FOLDERS)
+
+
+def _build_pattern() -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
+    # Interleave folders so every block mixes them (inbox-heavy like a real mailbox).
+    slots: list[tuple[float, int]] = []
+    for folder, (_, _, n) in enumerate(MAIL_FOLDERS):
+        for k in range(n):
+            slots.append(((k + 0.5) / n, folder))
+    slots.sort()
+    pattern = tuple(folder for _, folder in slots)
+    positions = tuple(tuple(r for r, f in enumerate(pattern) if f == folder) for folder in range(len(MAIL_FOLDERS)))
+    return pattern, positions
+
+
+PATTERN, FOLDER_POSITIONS = _build_pattern()
+DEFAULT_CONTACT_FOLDER = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """A chat by its structural address: kind ("oneOnOne" | "group" | "meeting") and index or user pair."""
+
+    id: str
+    chat_type: Literal["oneOnOne", "group", "meeting"]
+    index: int
+    members: tuple[int, ...]
+
+
+class Layout:
+    """Structural answers for one (seed, sizes, anchor)."""
+
+    def __init__(self, seed: int, sizes: TenantSizes, anchor: datetime = DEFAULT_ANCHOR) -> None:
+        if anchor.tzinfo is None:
+            raise ValueError("anchor must be timezone-aware (UTC), e.g. datetime(2026, 1, 1, tzinfo=UTC)")
+        self.seed = seed
+        self.sizes = sizes
+        self.anchor = anchor.astimezone(UTC).replace(microsecond=0)
+        self.tenant_id = ids.guid(seed, "tenant", 0)
+        slug = f"{number(seed, 'domain') % 100000:05d}"
+        self.default_domain = f"contoso{slug}.onmicrosoft.com"
+        self.display_name = "Contoso Demo"
+        self.categories = self._assign_categories()
+        self.mailbox_counts = self._assign_mailboxes()
+
+    # --- users ---------------------------------------------------------------------------------------------
+    def _assign_categories(self) -> bytearray:
+        n = self.sizes.users
+        cats = bytearray(n)
+        order = list(range(1, n))  # user 0 is the administrator: always a licensed member
+        rng(self.seed, "categories").shuffle(order)
+        take = iter(order)
+
+        def mark(count: int, cat: int) -> None:
+            for _ in range(count):
+                i = next(take, None)
+                if i is None:
+                    return
+                cats[i] = cat
+
+        mark(self.sizes.guests, GUEST)
+        mark(max(1, n * 3 // 100), UNLICENSED)
+        mark(1 if n < 1000 else 2, ACCESS_DENIED)
+        mark(max(1, n // 100), NO_ONEDRIVE)
+        return cats
+
+    def _assign_mailboxes(self) -> array[int]:
+        n = self.sizes.users
+        sigma = float(self.sizes.mailbox_skew)
+        weights = [0.0] * n
+        for i in range(n):
+            if self.categories[i] in (GUEST, UNLICENSED):
+                continue
+            # Box-Muller from two stable uniforms -> log-normal weight
+            z = math.sqrt(-2.0 * math.log(unit(self.seed, "mbx-a", i))) * math.cos(
+                2 * math.pi * unit(self.seed, "mbx-b", i)
+            )
+            weights[i] = math.exp(sigma * z)
+        total_weight = sum(weights)
+        counts = array("I", bytes(4 * n))
+        if total_weight <= 0:
+            return counts
+        budget = self.sizes.total_messages
+        shares = [budget * w / total_weight for w in weights]
+        for i, share in enumerate(shares):
+            counts[i] = int(share)
+        rest = budget - sum(counts)
+        by_remainder = sorted(range(n), key=lambda i: (-(shares[i] - int(shares[i])), i))
+        for i in by_remainder[:rest]:
+            if weights[i] > 0:
+                counts[i] += 1
+        return counts
+
+    def user_id(self, i: int) -> str:
+        return ids.guid(self.seed, "user", i)
+
+    def user_index(self, user_id: str) -> int | None:
+        i = ids.guid_index(self.seed, "user", user_id)
+        return i if i is not None and i < self.sizes.users else None
+
+    def is_guest(self, i: int) -> bool:
+        return self.categories[i] == GUEST
+
+    def mailbox_state(self, i: int) -> MailboxState:
+        cat = self.categories[i]
+        if cat in (GUEST, UNLICENSED):
+            return "no_mailbox"
+        return "access_denied" if cat == ACCESS_DENIED else "ok"
+
+    def has_onedrive(self, i: int) -> bool:
+        return self.categories[i] not in (GUEST, UNLICENSED, NO_ONEDRIVE)
+
+    def is_licensed(self, i: int) -> bool:
+        return self.categories[i] not in (GUEST, UNLICENSED)
+
+    # --- mail --------------------------------------------------------------------------------------------------
+    def messages_in(self, user: int) -> int:
+        return self.mailbox_counts[user]
+
+    @staticmethod
+    def folder_of(index: int) -> int:
+        return PATTERN[index % _BLOCK]
+
+    def folder_count(self, user: int, folder: int) -> int:
+        total = self.mailbox_counts[user]
+        full, rem = divmod(total, _BLOCK)
+        positions = FOLDER_POSITIONS[folder]
+        return full * len(positions) + sum(1 for r in positions if r < rem)
+
+    @staticmethod
+    def folder_to_global(folder: int, k: int) -> int:
+        positions = FOLDER_POSITIONS[folder]
+        block, pos = divmod(k, len(positions))
+        return block * _BLOCK + positions[pos]
+
+    @staticmethod
+    def global_to_folder(index: int) -> tuple[int, int]:
+        block, r = divmod(index, _BLOCK)
+        folder = PATTERN[r]
+        positions = FOLDER_POSITIONS[folder]
+        return folder, block * len(positions) + positions.index(r)
+
+    def contact_folder_count(self) -> int:
+        return 1 + self.sizes.contact_folders_per_user
+
+    def contacts_in(self, user: int, folder: int) -> int:
+        base = self.sizes.contacts_per_user
+        return base if folder == DEFAULT_CONTACT_FOLDER else (base + 1) // 2
+
+    # --- groups ------------------------------------------------------------------------------------------------
+    def group_id(self, g: int) -> str:
+        return ids.guid(self.seed, "group", g)
+
+    def group_index(self, group_id: str) -> int | None:
+        g = ids.guid_index(self.seed, "group", group_id)
+        return g if g is not None and g < self.sizes.groups else None
+
+    def is_team(self, g: int) -> bool:
+        return g < self.sizes.teams
+
+    def group_flavour(self, g: int) -> Literal["unified", "security", "mail_security", "distribution"]:
+        if self.is_team(g):
+            return "unified"
+        r = number(self.seed, "gflavour", g) % 20
+        if r < 10:
+            return "unified"
+        if r < 17:
+            return "security"
+        return "mail_security" if r < 19 else "distribution"
+
+    def group_window(self, g: int) -> tuple[int, int]:
+        """(first user index, member count) of the group's users: members are consecutive indices mod users."""
+        n = self.sizes.users
+        size = round(self.sizes.members_per_group * (0.5 + unit(self.seed, "gsize", g)))
+        size = max(1, min(n, size))
+        return number(self.seed, "gstart", g) % n, size
+
+    def nested_group(self, g: int) -> int | None:
+        if self.is_team(g) or g + 1 >= self.sizes.groups or number(self.seed, "gnest", g) % 4:
+            return None
+        return g + 1
+
+    def owner_count(self, g: int) -> int:
+        _, size = self.group_window(g)
+        if self.group_flavour(g) == "unified":
+            return min(size, 1 + number(self.seed, "gowners", g) % 2)
+        return min(size, number(self.seed, "gowners", g) % 2)
+
+    def groups_of_user(self, u: int) -> list[int]:
+        n = self.sizes.users
+        found = []
+        for g in range(self.sizes.groups):
+            start, size = self.group_window(g)
+            if (u - start) % n < size:
+                found.append(g)
+        return found
+
+    # --- teams -------------------------------------------------------------------------------------------------
+    def channel_count(self, team: int) -> int:
+        return max(1, self.sizes.channels_per_team)
+
+    def chat(self, chat_id: str) -> ChatRef | None:
+        n = self.sizes.users
+        if chat_id.endswith("@unq.gbl.spaces") and chat_id.startswith("19:"):
+            pair = chat_id[3:-15].split("_")
+            if len(pair) != 2:
+                return None
+            a, b = self.user_index(pair[0]), self.user_index(pair[1])
+            if a is None or b is None or a >= b:
+                return None
+            k = self.sizes.one_on_one_chats_per_user
+            if not (0 < (b - a) <= k or 0 < (a - b) % n <= k):
+                return None
+            return ChatRef(chat_id, "oneOnOne", a * n + b, (a, b))
+        if not (chat_id.startswith("19:") and chat_id.endswith("@thread.v2")):
+            return None
+        body = chat_id[3:-10]
+        if body.startswith("meeting_"):
+            try:
+                text = base64.b64decode(body[8:] + "=" * (-len(body[8:]) % 4), validate=True).decode("ascii")
+            except (binascii.Error, ValueError, UnicodeDecodeError):
+                return None
+            c = ids.guid_index(self.seed, "meeting", text)
+            if c is None or c >= self.sizes.group_chats or c % 3 != 2:
+                return None
+        else:
+            c = ids.hex32_index(self.seed, "chat", body)
+            if c is None or c >= self.sizes.group_chats or c % 3 == 2:
+                return None
+        return self.group_chat(c)
+
+    def group_chat(self, c: int) -> ChatRef:
+        n = self.sizes.users
+        size = min(n, 3 + number(self.seed, "chatsize", c) % 6)
+        start = (c * n) // max(1, self.sizes.group_chats)
+        members = tuple((start + j) % n for j in range(size))
+        if c % 3 == 2:
+            return ChatRef(ids.meeting_chat_id(self.seed, c), "meeting", c, members)
+        return ChatRef(ids.group_chat_id(self.seed, c), "group", c, members)
+
+    def one_on_one(self, a: int, b: int) -> ChatRef:
+        n = self.sizes.users
+        lo, hi = min(a, b), max(a, b)
+        return ChatRef(ids.one_on_one_chat_id(self.user_id(lo), self.user_id(hi)), "oneOnOne", lo * n + hi, (lo, hi))
+
+    def chats_of_user(self, u: int) -> list[ChatRef]:
+        n = self.sizes.users
+        k = min(self.sizes.one_on_one_chats_per_user, (n - 1) // 2)
+        chats: list[ChatRef] = []
+        seen: set[int] = set()
+        for d in range(1, k + 1):
+            for other in ((u + d) % n, (u - d) % n):
+                if other != u and other not in seen:
+                    seen.add(other)
+                    chats.append(self.one_on_one(u, other))
+        total = self.sizes.group_chats
+        if total:
+            lo = math.floor((u - 9) * total / n) - 1
+            hi = math.ceil(u * total / n) + 1
+            candidates = sorted({c % total for c in range(lo, hi + 1)})
+            for c in candidates:
+                ref = self.group_chat(c)
+                if u in ref.members:
+                    chats.append(ref)
+        return chats
+
+    def chat_message_count(self, chat: ChatRef) -> int:
+        mean = self.sizes.messages_per_chat
+        return 0 if mean == 0 else 1 + number(self.seed, "chatmsgs", chat.id) % (2 * mean)
+
+    # --- drives ------------------------------------------------------------------------------------------------
+    def drive_item_count(self, owner_tag: str, owner: int) -> int:
+        mean = self.sizes.drive_items_per_drive
+        return max(2, round(mean * (0.5 + unit(self.seed, "dsize", owner_tag, owner))))
+
+    @staticmethod
+    def drive_folder_count(total: int) -> int:
+        return max(1, (total - 1) // 6)
+
+    @staticmethod
+    def drive_parent(index: int, folders: int) -> int:
+        """Parent item index (0 = root). Folders form a ternary tree; files are spread over root + folders."""
+        if index <= folders:
+            return (index - 1) // 3
+        return (index - folders - 1) % (folders + 1)
+
+    @staticmethod
+    def drive_child_count(index: int, total: int, folders: int) -> int:
+        subfolders = max(0, min(folders, 3 * index + 3) - (3 * index + 1) + 1)
+        files = total - folders - 1
+        file_children = files // (folders + 1) + (1 if index < files % (folders + 1) else 0)
+        return subfolders + file_children
+
+    # --- logs --------------------------------------------------------------------------------------------------
+    def log_window(self, days: int) -> tuple[datetime, datetime]:
+        return self.anchor - timedelta(days=days), self.anchor

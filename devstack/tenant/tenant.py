@@ -1,0 +1,250 @@
+"""`DemoTenant`: resolves (kind, parent ids) to a `View` over the generated base and the mutation overlay.
+
+Mutations (`apply`) are turned into overlay effects by `mutations.py`; this module only wires sources, stores and
+change-log keys together and answers the per-parent conditions (mailbox state, OneDrive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from devstack.tenant import ids
+from devstack.tenant.directory import ROLE_TEMPLATES, Directory
+from devstack.tenant.layout import DEFAULT_ANCHOR, Layout
+from devstack.tenant.model import CollectionKind, Record
+from devstack.tenant.overlay import FamilyKey, Journal, LogKey, Overlay
+from devstack.tenant.sizes import TenantSizes
+from devstack.tenant.views import EMPTY, IndexSource, ListSource, Source, View
+
+KINDS: tuple[CollectionKind, ...] = (
+    "users", "groups", "applications", "servicePrincipals", "directoryAudits", "signIns",
+    "conditionalAccessPolicies", "directoryRoles", "directoryRoleTemplates",
+    "groupMembers", "groupOwners", "groupDrives", "channels", "teamMembers",
+    "chats", "mailFolders", "messages", "events", "contactFolders", "contacts", "drives",
+    "folderMessages", "folderContacts", "chatMessages", "chatMembers", "driveItems", "directoryRoleMembers",
+)
+PARENT_COUNT: dict[str, int] = {str(k): 0 for k in KINDS[:9]} | {str(k): 1 for k in KINDS[9:21]} | {
+    "folderMessages": 2, "folderContacts": 2, "chatMessages": 1, "chatMembers": 1, "driveItems": 1,
+    "directoryRoleMembers": 1,
+}
+# kind -> the overlay family its records live in (several kinds can be views of one family)
+FAMILY: dict[str, str] = {k: k for k in KINDS} | {
+    "groupMembers": "members", "teamMembers": "members", "groupOwners": "owners", "folderMessages": "messages",
+    "folderContacts": "contacts", "directoryRoleMembers": "roleMembers",
+}
+ODATA_TYPES = {"users": "#microsoft.graph.user", "groups": "#microsoft.graph.group",
+               "servicePrincipals": "#microsoft.graph.servicePrincipal"}
+
+
+class DemoTenant:
+    """A whole demo tenant generated on demand from (seed, sizes, anchor), plus its persisted mutations."""
+
+    def __init__(self, seed: int, sizes: TenantSizes, state_dir: Path | None = None,
+                 anchor: datetime = DEFAULT_ANCHOR) -> None:
+        self.layout = Layout(seed, sizes, anchor)
+        self.seed = seed
+        self.sizes = sizes
+        self.tenant_id = self.layout.tenant_id
+        self.display_name = self.layout.display_name
+        self.default_domain = self.layout.default_domain
+        self.directory = Directory(self.layout)
+        self.overlay = Overlay()
+        self._extra_sources: dict[str, Callable[[tuple[str, ...]], Source | None]] = {}
+        self._renderers: dict[str, Callable[[tuple[str, ...]], Callable[[Record], Record]]] = {}
+        self._register_directory()
+        self.journal: Journal | None = None
+        if state_dir is not None:
+            self.journal = Journal(Path(state_dir), {
+                "seed": seed, "sizes": sizes.to_json(), "anchor": self.layout.anchor.isoformat(),
+            })
+            for effects in self.journal.entries():
+                self.overlay.apply_effects(effects)
+
+    # --- the Tenant protocol -----------------------------------------------------------------------------------
+    def collection(self, kind: CollectionKind | str, *parent_ids: str) -> View | None:
+        if kind not in PARENT_COUNT:
+            raise ValueError(f"unknown collection kind {kind!r}; known kinds: {', '.join(KINDS)}")
+        if len(parent_ids) != PARENT_COUNT[kind]:
+            raise ValueError(f"{kind} takes {PARENT_COUNT[kind]} parent id(s), got {len(parent_ids)}")
+        source = self._source(kind, parent_ids)
+        if source is None:
+            return None
+        family = self.family_key(kind, parent_ids)
+        return View(kind, source, self.overlay, family, (kind, *parent_ids),  # type: ignore[arg-type]
+                    accept=self._acceptor(kind, parent_ids), render=self._renderer(kind, parent_ids))
+
+    def current_seq(self) -> int:
+        return self.overlay.log.seq
+
+    def mailbox_state(self, user_id: str) -> Literal["ok", "no_mailbox", "access_denied"]:
+        i = self.layout.user_index(user_id)
+        return "ok" if i is None else self.layout.mailbox_state(i)
+
+    def has_onedrive(self, user_id: str) -> bool:
+        i = self.layout.user_index(user_id)
+        return i is None or self.layout.has_onedrive(i)
+
+    def apply(self, op: Mapping[str, Any]) -> Record | None:
+        from devstack.tenant.mutations import plan_effects
+
+        normalized, effects, result = plan_effects(self, op)
+        self.overlay.apply_effects(effects)
+        if self.journal is not None:
+            self.journal.append(normalized, effects)
+        return result
+
+    # --- wiring ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def family_key(kind: str, parent_ids: tuple[str, ...]) -> FamilyKey:
+        return FAMILY[kind], parent_ids[0] if parent_ids else ""
+
+    def log_keys(self, family: FamilyKey, record: Record | None) -> list[LogKey]:
+        """The collection keys a change to `record` in `family` is visible under (changes_since)."""
+        name, owner = family
+        parents = (owner,) if owner else ()
+        if name == "messages":
+            keys: list[LogKey] = [("messages", owner)]
+            if record and record.get("parentFolderId"):
+                keys.append(("folderMessages", owner, record["parentFolderId"]))
+            return keys
+        if name == "contacts":
+            folder = (record or {}).get("parentFolderId")
+            keys = [("folderContacts", owner, folder)] if folder else []
+            if folder and self._is_default_contact_folder(owner, folder):
+                keys.append(("contacts", owner))
+            return keys
+        if name == "members":
+            return [("groupMembers", owner), ("teamMembers", owner)]
+        if name == "owners":
+            return [("groupOwners", owner)]
+        if name == "roleMembers":
+            return [("directoryRoleMembers", owner)]
+        return [(name, *parents)]
+
+    def _is_default_contact_folder(self, user_id: str, folder_id: str) -> bool:
+        return False
+
+    def _acceptor(self, kind: str, parent_ids: tuple[str, ...]) -> Callable[[Record], bool]:
+        if kind in ("folderMessages", "folderContacts"):
+            folder = parent_ids[1]
+            return lambda r: r.get("parentFolderId") == folder
+        if kind == "contacts":
+            user = parent_ids[0]
+            return lambda r: self._is_default_contact_folder(user, str(r.get("parentFolderId")))
+        if kind == "teamMembers":
+            return lambda r: r.get("@odata.type") == "#microsoft.graph.user"
+        return lambda r: True
+
+    def _renderer(self, kind: str, parent_ids: tuple[str, ...]) -> Callable[[Record], Record]:
+        if kind in ("groupMembers", "groupOwners", "directoryRoleMembers"):
+            return self.directory_object
+        factory = self._renderers.get(kind)
+        if factory is not None:
+            return factory(parent_ids)
+        return lambda r: r
+
+    def directory_object(self, ref: Record) -> Record:
+        """A member ref ({@odata.type, id}) rendered as the full directory object, as /members returns it."""
+        odata_type = ref.get("@odata.type", "")
+        kind = {v: k for k, v in ODATA_TYPES.items()}.get(odata_type)
+        if kind is None:
+            return ref
+        view = self.collection(kind)
+        record = view.get(ref["id"]) if view is not None else None
+        return ref if record is None else {"@odata.type": odata_type, **record}
+
+    def _source(self, kind: str, parents: tuple[str, ...]) -> Source | None:
+        lay, d = self.layout, self.directory
+        seed, sizes = self.seed, self.sizes
+        if kind == "users":
+            return IndexSource(sizes.users, d.user, lay.user_index)
+        if kind == "groups":
+            return IndexSource(sizes.groups, d.group, lay.group_index)
+        if kind == "applications":
+            return IndexSource(sizes.applications, d.application,
+                               lambda v: ids.guid_index(seed, "application", v))
+        if kind == "servicePrincipals":
+            return IndexSource(sizes.service_principals, d.service_principal,
+                               lambda v: ids.guid_index(seed, "servicePrincipal", v))
+        if kind == "directoryRoleTemplates":
+            template_index = {t[0]: i for i, t in enumerate(ROLE_TEMPLATES)}
+            return IndexSource(len(ROLE_TEMPLATES), d.role_template, template_index.get)
+        if kind == "directoryRoles":
+            return IndexSource(min(sizes.directory_roles, len(ROLE_TEMPLATES)), d.directory_role,
+                               lambda v: ids.guid_index(seed, "directoryRole", v))
+        if kind in ("groupMembers", "groupOwners", "teamMembers"):
+            return self._membership_source(kind, parents[0])
+        if kind == "directoryRoleMembers":
+            role = self.collection("directoryRoles")
+            if role is None or role.get(parents[0]) is None:
+                return None
+            k = ids.guid_index(seed, "directoryRole", parents[0])
+            members = [] if k is None else d.role_member_indices(k)
+            return ListSource([self.ref("users", lay.user_id(u)) for u in members])
+        extra = self._extra_sources.get(kind)
+        if extra is not None:
+            return extra(parents)
+        raise NotImplementedError(f"collection kind {kind!r} is not generated yet")
+
+    @staticmethod
+    def ref(kind: str, item_id: str) -> Record:
+        return {"@odata.type": ODATA_TYPES[kind], "id": item_id}
+
+    def _membership_source(self, kind: str, group_id: str) -> Source | None:
+        groups = self.collection("groups")
+        group = groups.get(group_id) if groups is not None else None
+        if group is None:
+            return None
+        if kind == "teamMembers" and "Team" not in (group.get("resourceProvisioningOptions") or []):
+            return None
+        g = self.layout.group_index(group_id)
+        if g is None:
+            return EMPTY
+        return MembershipSource(self, g, owners=kind == "groupOwners")
+
+    def _register_directory(self) -> None:
+        """Hook for the other generator modules (Outlook, Teams, files, logs) to add their sources."""
+        from devstack.tenant.register import register_all
+
+        register_all(self)
+
+    def register(self, kind: str, source: Callable[[tuple[str, ...]], Source | None],
+                 renderer: Callable[[tuple[str, ...]], Callable[[Record], Record]] | None = None) -> None:
+        self._extra_sources[kind] = source
+        if renderer is not None:
+            self._renderers[kind] = renderer
+
+
+class MembershipSource:
+    """A group's members (or owners) as directory object refs: a window of consecutive users, then maybe a group."""
+
+    def __init__(self, tenant: DemoTenant, g: int, owners: bool) -> None:
+        lay = tenant.layout
+        self._lay = lay
+        self._tenant = tenant
+        self._start, size = lay.group_window(g)
+        self._users = lay.owner_count(g) if owners else size
+        nested = None if owners else lay.nested_group(g)
+        self._nested = None if nested is None else lay.group_id(nested)
+
+    def count(self) -> int:
+        return self._users + (1 if self._nested else 0)
+
+    def make(self, index: int) -> Record:
+        if index < self._users:
+            n = self._lay.sizes.users
+            return self._tenant.ref("users", self._lay.user_id((self._start + index) % n))
+        assert self._nested is not None
+        return self._tenant.ref("groups", self._nested)
+
+    def index_of(self, item_id: str) -> int | None:
+        if item_id == self._nested:
+            return self._users
+        u = self._lay.user_index(item_id)
+        if u is None:
+            return None
+        j = (u - self._start) % self._lay.sizes.users
+        return j if j < self._users else None
