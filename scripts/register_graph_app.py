@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,21 +48,36 @@ class Runner(Protocol):
 
 
 class CliRunner:
-    """Runs the Azure CLI. Progress goes to `log`; stdout of a command (which may hold a secret) never does."""
+    """Runs the Azure CLI. Progress goes to `log`; stdout of a command (which may hold a secret) never does.
+
+    Key Vault calls are retried while they are forbidden: a role assignment made by the same `azd up` can take a
+    few minutes to reach the vault's data plane.
+    """
 
     dry_run = False
 
-    def __init__(self, log: TextIO) -> None:
+    def __init__(self, log: TextIO, rbac_attempts: int = 8, rbac_wait_s: float = 20.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.log = log
+        self.rbac_attempts = rbac_attempts
+        self.rbac_wait_s = rbac_wait_s
+        self.sleep = sleep
 
     def run(self, command: az.AzCommand) -> str:
         print(f"- {command.purpose}", file=self.log)
-        try:
-            done = subprocess.run(command.argv, capture_output=True, text=True, check=False)
-        except FileNotFoundError as exc:
-            raise RegistrationError(
-                f"{command.argv[0]} is not installed or not on PATH (needed to {command.purpose})"
-            ) from exc
+        for attempt in range(1, self.rbac_attempts + 1):
+            try:
+                done = subprocess.run(command.argv, capture_output=True, text=True, check=False)
+            except FileNotFoundError as exc:
+                raise RegistrationError(
+                    f"{command.argv[0]} is not installed or not on PATH (needed to {command.purpose})"
+                ) from exc
+            forbidden = done.returncode != 0 and "forbidden" in done.stderr.lower()
+            if not (forbidden and command.argv[:2] == ("az", "keyvault") and attempt < self.rbac_attempts):
+                break
+            print(f"  vault access not effective yet (role assignments propagate); retry {attempt} in "
+                  f"{self.rbac_wait_s:.0f} s", file=self.log)
+            self.sleep(self.rbac_wait_s)
         if done.returncode != 0:
             raise RegistrationError(
                 f"failed to {command.purpose} (exit {done.returncode}): {done.stderr.strip()}\n"

@@ -298,3 +298,20 @@ def test_dry_run_runner_prints_instead_of_running() -> None:
     out = io.StringIO()
     assert DryRunRunner(out).run(az.create_app("x")) == "<appId>"
     assert out.getvalue().startswith("# create the single-tenant app registration 'x'\naz ad app create")
+
+
+def test_hook_wrapper_runs_the_hook_with_the_project_python(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "AZURE_ENV_NAME": "ci", "SYNC_STREAMS": "contacts", "GRAPH_CREDENTIAL_TYPE": "secret"}
+    env.pop("GRAPH_CLIENT_ID", None)
+    done = subprocess.run([str(root / "scripts" / "azd-hook.sh"), "preprovision", "--dry-run"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Contacts.Read" in done.stdout and "User.Read.All" in done.stdout
+    assert done.stdout.rstrip().endswith("azd env set GRAPH_CLIENT_ID '<appId>'")
+    bad = subprocess.run([str(root / "scripts" / "azd-hook.sh"), "deploy"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2 and "usage:" in bad.stderr
