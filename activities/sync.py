@@ -14,9 +14,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities import engine
+from activities import results as saved
 from orchestrators import names
 from orchestrators.plan import SyncPlan, plan_run
+from shared import sync as engine
 from shared.config import Settings, load_settings, with_overrides
 from shared.contracts import ManifestSummary, ParentListing, PartitionResult, RunInfo
 from shared.streams import CATALOG
@@ -46,7 +47,7 @@ async def plan_sync(request: RunInfo) -> SyncPlan:
 
 @_activity(names.LIST_PARENTS)
 async def list_parents(request: dict[str, Any]) -> ParentListing:
-    listing = await engine.list_parents(request["run"], request["parent_stream"])
+    listing = await engine.list_parents(settings(), request["run"], request["parent_stream"])
     log.info("parents listed: stream=%s count=%d chunks=%d", listing["parent_stream"], listing["count"],
              len(listing["chunks"]))
     return listing
@@ -54,38 +55,29 @@ async def list_parents(request: dict[str, Any]) -> ParentListing:
 
 @_activity(names.READ_PARENT_CHUNK)
 async def read_parent_chunk(request: dict[str, Any]) -> list[str]:
-    return await engine.read_parent_chunk(request["path"])
+    return await engine.read_parent_chunk(settings(), request["path"])
 
 
 @_activity(names.SYNC_PARTITION)
 async def sync_partition(request: dict[str, Any]) -> PartitionResult:
-    run: RunInfo = request["run"]
-    result = await engine.sync_partition(run, request["stream"], request.get("parent_id"))
-    log_partition(run, result)
-    return result
+    """One (stream, parent) copy; the engine logs the structured partition line."""
+    return await engine.sync_partition(settings(), request["run"], request["stream"], request.get("parent_id"))
+
+
+@_activity(names.SAVE_RESULTS)
+async def save_results(request: dict[str, Any]) -> str:
+    return await saved.save_results(settings(), request["run"], request["key"], request["results"])
 
 
 @_activity(names.WRITE_MANIFEST)
 async def write_manifest(request: dict[str, Any]) -> ManifestSummary:
+    """The manifest over every partition: records saved by chunk rounds plus the ones passed inline."""
     run: RunInfo = request["run"]
-    summary = await engine.write_manifest(run, request["results"])
+    results = await saved.load_results(settings(), run) + list(request["results"])
+    summary = await engine.write_manifest(settings(), run, results)
     log.info(
         "sync run finished: run_id=%s tenant=%s trigger=%s status=%s partitions=%d ok=%d skipped=%d failed=%d "
         "records=%d manifest=%s", run["run_id"], run["tenant_id"], run["trigger"], summary["status"],
         summary["partitions"], summary["ok"], summary["skipped"], summary["failed"], summary["records"],
         summary["manifest_path"], extra={"sync_run": dict(summary)})
     return summary
-
-
-def log_partition(run: RunInfo, result: PartitionResult) -> None:
-    """One line per partition, key=value so Application Insights queries can parse it; never record data."""
-    fields = {
-        "run_id": run["run_id"], "tenant": run["tenant_id"], "stream": result["stream"],
-        "parent": result["parent_id"], "status": result["status"], "records": result["records"],
-        "requests": result["requests"], "throttled": result["throttled"], "retries": result["retries"],
-        "duration_s": round(result["duration_s"], 3), "reason": result.get("reason"),
-        "error_code": result.get("error_code"), "request_id": result.get("request_id"),
-    }
-    level = logging.WARNING if result["status"] == "failed" else logging.INFO
-    log.log(level, "partition %s", " ".join(f"{k}={v}" for k, v in fields.items() if v is not None),
-            extra={"partition": fields})

@@ -30,10 +30,12 @@ class SimulatedTenant:
     records_per_partition: int = 3
     behaviour: Behaviour | None = None  # (stream, parent, attempt) -> result to return instead (or raise)
     list_failures: set[str] = field(default_factory=set)  # parent streams whose listing always crashes
+    parents_from_run: bool = False  # plan as if parents were read from the run's own copy
     calls: list[tuple[str, Any]] = field(default_factory=list)
     attempts: dict[tuple[str, str | None], int] = field(default_factory=dict)
     chunks: dict[str, list[str]] = field(default_factory=dict)
     manifest_inputs: list[list[PartitionResult]] = field(default_factory=list)
+    saved: dict[str, list[PartitionResult]] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -49,12 +51,14 @@ class SimulatedTenant:
             names.LIST_PARENTS: self.list_parents,
             names.READ_PARENT_CHUNK: self.read_parent_chunk,
             names.SYNC_PARTITION: self.sync_partition,
+            names.SAVE_RESULTS: self.save_results,
             names.WRITE_MANIFEST: self.write_manifest,
         }
 
     def plan_sync(self, run: RunInfo) -> SyncPlan:
         self.calls.append((names.PLAN_SYNC, run["run_id"]))
-        return plan_run(CATALOG, run["overrides"].get("streams") or self.streams)
+        return plan_run(CATALOG, run["overrides"].get("streams") or self.streams,
+                        parents_from_run=self.parents_from_run)
 
     def list_parents(self, request: dict[str, Any]) -> ParentListing:
         stream = request["parent_stream"]
@@ -90,9 +94,15 @@ class SimulatedTenant:
         finally:
             self.in_flight -= 1
 
+    def save_results(self, request: dict[str, Any]) -> str:
+        self.calls.append((names.SAVE_RESULTS, request["key"]))
+        self.saved[request["key"]] = request["results"]
+        return request["key"]
+
     def write_manifest(self, request: dict[str, Any]) -> ManifestSummary:
         run: RunInfo = request["run"]
-        results: list[PartitionResult] = request["results"]
+        results: list[PartitionResult] = [r for key in sorted(self.saved) for r in self.saved[key]]
+        results += request["results"]
         self.calls.append((names.WRITE_MANIFEST, len(results)))
         self.manifest_inputs.append(results)
         streams: dict[str, dict[str, int]] = {}

@@ -10,10 +10,16 @@ PLAN_SYNC = "plan_sync"
 LIST_PARENTS = "list_parents"
 READ_PARENT_CHUNK = "read_parent_chunk"
 SYNC_PARTITION = "sync_partition"
+SAVE_RESULTS = "save_results"
 WRITE_MANIFEST = "write_manifest"
 
 ORCHESTRATORS = (SYNC_RUN, SYNC_PARENT_GROUP, SYNC_PARENT_CHUNK)
-ACTIVITIES = (PLAN_SYNC, LIST_PARENTS, READ_PARENT_CHUNK, SYNC_PARTITION, WRITE_MANIFEST)
+ACTIVITIES = (PLAN_SYNC, LIST_PARENTS, READ_PARENT_CHUNK, SYNC_PARTITION, SAVE_RESULTS, WRITE_MANIFEST)
+
+
+def results_key(parent_stream: str, chunk: int, round_: int) -> str:
+    """Deterministic name of one round's saved results: a retried round overwrites, never duplicates."""
+    return f"{parent_stream}/{chunk:05d}-{round_:05d}"
 
 
 def run_instance_id(tenant_id: str) -> str:

@@ -1,8 +1,8 @@
 """Which partitions a run has and in what order: pure functions over the stream catalog.
 
 A stream either is copied in one partition (top-level streams, and streams that walk their parents themselves)
-or fans out over the ids of its parent stream. Parent ids can only be listed once the parent stream's own data
-for this run exists, so a fan-out group waits for whatever produces its parent stream.
+or fans out over the ids of its parent stream. When parent ids are read from the run's own copy of the parent
+stream, a fan-out group waits for whatever produces that stream.
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ def group_label(parent_stream: str) -> str:
     return f"group:{parent_stream}"
 
 
-def plan_run(catalog: Mapping[str, StreamSpec], enabled: Iterable[str]) -> SyncPlan:
-    """Plan a run of the `enabled` streams; raises ValueError naming unknown streams."""
+def plan_run(catalog: Mapping[str, StreamSpec], enabled: Iterable[str], *, parents_from_run: bool = False) -> SyncPlan:
+    """Plan a run of the `enabled` streams; raises ValueError naming unknown streams.
+
+    `parents_from_run`: the parent listing reads this run's copy of the parent stream, so a group must wait for
+    it. The engine lists parents from Graph itself, so by default every group starts at once.
+    """
     wanted = set(enabled)
     unknown = sorted(wanted - set(catalog))
     if unknown:
@@ -49,7 +53,8 @@ def plan_run(catalog: Mapping[str, StreamSpec], enabled: Iterable[str]) -> SyncP
         if parent is not None:
             children.setdefault(parent, []).append(name)
     groups = [
-        ParentGroup(parent_stream=parent, streams=names, after=_producer(catalog, parent, wanted))
+        ParentGroup(parent_stream=parent, streams=names,
+                    after=_producer(catalog, parent, wanted) if parents_from_run else None)
         for parent, names in children.items()
     ]
     return SyncPlan(streams=streams, single=single, groups=groups)

@@ -4,9 +4,10 @@ Generators only; every decision comes from the input and the activity results in
 context, ids from `new_uuid`), never from the environment or I/O, so replays stay deterministic.
 
 Shape: `sync_run` runs the single-partition streams and one `sync_parent_group` sub-orchestration per parent
-stream as soon as that stream's data exists; each group lists the parent ids into blob chunks and runs one
-`sync_parent_chunk` per chunk with a bounded number in flight; a chunk runs one activity per (stream, parent)
-with a bounded number in flight. Histories stay proportional to one chunk, not to the tenant.
+stream; each group lists the parent ids into blob chunks and runs one `sync_parent_chunk` per chunk with a
+bounded number in flight; a chunk works through its ids in rounds (one activity per (stream, parent), a bounded
+number in flight), saves each round's outcome records to a blob and continues as new, so no history grows with
+the tenant: every replay costs the same whether the tenant has 100 users or 100,000.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator
 from datetime import UTC
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TaskState
@@ -28,22 +29,17 @@ Step = Generator[TaskBase, Any, Any]
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
 
-
-def _orchestrator(name: str) -> Callable[[Callable[[df.DurableOrchestrationContext], Step]], Any]:
-    """Typed wrapper of the SDK decorator (the SDK ships no type information)."""
-    decorator: Callable[[Callable[[df.DurableOrchestrationContext], Step]], Any] = bp.orchestration_trigger(
-        context_name="context", orchestration=name)
-    return decorator
-
 # Durable retries are for crashed or timed-out activities; Graph 429/5xx are retried inside the engine.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
-PARTITIONS_IN_FLIGHT = 50  # per chunk: keeps memory and the history of one episode small
-CHUNKS_IN_FLIGHT = 4  # per parent stream
 
 
 class Limits(TypedDict):
-    partitions_in_flight: int
-    chunks_in_flight: int
+    partitions_in_flight: int  # per chunk
+    chunks_in_flight: int  # per parent stream
+    parents_per_round: int  # ids per continue_as_new generation of a chunk: bounds its history
+
+
+DEFAULT_LIMITS = Limits(partitions_in_flight=50, chunks_in_flight=4, parents_per_round=25)
 
 
 class GroupInput(TypedDict):
@@ -54,19 +50,33 @@ class GroupInput(TypedDict):
 
 class ChunkInput(TypedDict):
     run: RunInfo
+    parent_stream: str
     streams: list[str]
     chunk: str
+    index: int
     limits: Limits
+    offset: NotRequired[int]
+    round: NotRequired[int]
+    tally: NotRequired[dict[str, pg.StreamProgress]]
+
+
+class ChunkOutcome(TypedDict):
+    parents: int
+    tally: dict[str, pg.StreamProgress]
 
 
 class GroupOutcome(TypedDict):
     parent_stream: str
     parents: int
-    results: list[PartitionResult]
+    tally: dict[str, pg.StreamProgress]
+    failures: list[PartitionResult]  # records for partitions that have no saved results (a chunk crashed)
 
 
-def default_limits() -> Limits:
-    return Limits(partitions_in_flight=PARTITIONS_IN_FLIGHT, chunks_in_flight=CHUNKS_IN_FLIGHT)
+def _orchestrator(name: str) -> Callable[[Callable[[df.DurableOrchestrationContext], Step]], Any]:
+    """Typed wrapper of the SDK decorator (the SDK ships no type information)."""
+    decorator: Callable[[Callable[[df.DurableOrchestrationContext], Step]], Any] = bp.orchestration_trigger(
+        context_name="context", orchestration=name)
+    return decorator
 
 
 @_orchestrator(names.SYNC_RUN)
@@ -80,7 +90,7 @@ def sync_run(context: df.DurableOrchestrationContext) -> Step:
         started_at=context.current_utc_datetime.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         overrides=request.get("overrides") or {},
     )
-    limits: Limits = request.get("limits") or default_limits()
+    limits = Limits(**{**DEFAULT_LIMITS, **(request.get("limits") or {})})
     context.set_custom_status(pg.status("planning", run["run_id"], {}))
     plan: SyncPlan = yield context.call_activity_with_retry(names.PLAN_SYNC, RETRY, run)
     if not context.is_replaying:
@@ -90,25 +100,25 @@ def sync_run(context: df.DurableOrchestrationContext) -> Step:
     streams = {name: pg.empty() for name in plan["streams"]}
     for name in plan["single"]:
         streams[name]["total"] = 1
-    results: list[PartitionResult] = []
+    inline: list[PartitionResult] = []  # results not saved by a chunk: single partitions and crash records
     group_ids: dict[str, str] = {}
     running: dict[TaskBase, str] = {}
     finished: set[str] = set()
     waiting = list(plan["groups"])
+    groups_by_label = {group_label(g["parent_stream"]): g for g in plan["groups"]}
 
     def start_ready_groups() -> None:
         for group in [g for g in waiting if g["after"] is None or g["after"] in finished]:
             waiting.remove(group)
             child_id = f"{context.instance_id}:{group['parent_stream']}"
             group_ids[group["parent_stream"]] = child_id
-            task = context.call_sub_orchestrator(names.SYNC_PARENT_GROUP, GroupInput(run=run, group=group,
-                                                                                       limits=limits), child_id)
+            task = context.call_sub_orchestrator(names.SYNC_PARENT_GROUP,
+                                                 GroupInput(run=run, group=group, limits=limits), child_id)
             running[task] = group_label(group["parent_stream"])
 
     for name in plan["single"]:
         running[_partition_task(context, run, name, None)] = stream_label(name)
     start_ready_groups()
-    groups_by_label = {group_label(g["parent_stream"]): g for g in plan["groups"]}
     while running:
         context.set_custom_status(pg.status("syncing", run["run_id"], streams, groups=group_ids))
         winner = yield context.task_any(list(running))
@@ -116,19 +126,19 @@ def sync_run(context: df.DurableOrchestrationContext) -> Step:
         finished.add(label)
         if label.startswith("stream:"):
             result = _partition_outcome(winner, label.removeprefix("stream:"), None)
-            results.append(result)
+            inline.append(result)
             pg.add_result(streams[result["stream"]], result)
         else:
-            group_results = _group_outcome(winner, groups_by_label[label])
-            results.extend(group_results)
-            pg.merge(streams, pg.tally(group_results))
+            outcome = _group_outcome(winner, groups_by_label[label])
+            inline.extend(outcome["failures"])  # a crashed group has no tally: count its failure records
+            pg.merge(streams, outcome["tally"] or pg.tally(outcome["failures"]))
         start_ready_groups()
     if waiting:  # a dependency label never finished: a planning bug, never silently drop streams
         raise RuntimeError(f"groups never started: {[g['parent_stream'] for g in waiting]}")
 
     context.set_custom_status(pg.status("writing manifest", run["run_id"], streams, groups=group_ids))
     summary: ManifestSummary = yield context.call_activity_with_retry(
-        names.WRITE_MANIFEST, RETRY, {"run": run, "results": results})
+        names.WRITE_MANIFEST, RETRY, {"run": run, "results": inline})
     context.set_custom_status(pg.status("finished", run["run_id"], streams, groups=group_ids))
     if not context.is_replaying:
         log.info("sync run %s for tenant %s %s: %d partitions, %d ok, %d skipped, %d failed, %d records",
@@ -145,34 +155,60 @@ def sync_parent_group(context: df.DurableOrchestrationContext) -> Step:
     listing: ParentListing = yield context.call_activity_with_retry(
         names.LIST_PARENTS, RETRY, {"run": run, "parent_stream": group["parent_stream"]})
     streams = {name: pg.empty(listing["count"]) for name in group["streams"]}
-    context.set_custom_status(pg.status("syncing", run["run_id"], streams, parents=listing["count"]))
+    failures: list[PartitionResult] = []
+    chunk_ids = [f"{context.instance_id}:{index}" for index in range(len(listing["chunks"]))]
+    running_chunks: set[str] = set()
+
+    def report() -> None:
+        context.set_custom_status(pg.status("syncing", run["run_id"], streams, parents=listing["count"],
+                                            chunks=[c for c in chunk_ids if c in running_chunks]))
 
     def start(index: int) -> TaskBase:
-        chunk = ChunkInput(run=run, streams=group["streams"], chunk=listing["chunks"][index], limits=limits)
-        return context.call_sub_orchestrator(names.SYNC_PARENT_CHUNK, chunk, f"{context.instance_id}:{index}")
+        running_chunks.add(chunk_ids[index])
+        report()
+        chunk = ChunkInput(run=run, parent_stream=group["parent_stream"], streams=group["streams"],
+                           chunk=listing["chunks"][index], index=index, limits=limits)
+        return context.call_sub_orchestrator(names.SYNC_PARENT_CHUNK, chunk, chunk_ids[index])
 
-    def finished(index: int, task: TaskBase) -> list[PartitionResult]:
-        chunk_results = _chunk_outcome(task, group["streams"], listing["chunks"][index])
-        for result in chunk_results:
-            pg.add_result(streams[result["stream"]], result)
-        context.set_custom_status(pg.status("syncing", run["run_id"], streams, parents=listing["count"]))
-        return chunk_results
+    def finished(index: int, task: TaskBase) -> None:
+        running_chunks.discard(chunk_ids[index])
+        if task.state is TaskState.SUCCEEDED:
+            outcome: ChunkOutcome = task.result
+            for stream, counts in outcome["tally"].items():
+                done = streams[stream]
+                for key in ("done", "ok", "skipped", "failed", "records"):
+                    done[key] += counts[key]
+        else:
+            for stream in group["streams"]:
+                lost = _failed(stream, None, "ChunkFailed",
+                               f"the {group['parent_stream']} in {listing['chunks'][index]} were not (all) copied: "
+                               f"{_error_text(task)}")
+                failures.append(lost)
+                pg.add_result(streams[stream], lost)
+        report()
 
-    per_chunk: list[list[PartitionResult]] = yield from bounded(
-        context, len(listing["chunks"]), limits["chunks_in_flight"], start, finished)
+    report()
+    yield from bounded(context, len(listing["chunks"]), limits["chunks_in_flight"], start, finished)
     return GroupOutcome(parent_stream=group["parent_stream"], parents=listing["count"],
-                        results=[result for chunk in per_chunk for result in chunk])
+                        tally={name: {**counts, "total": counts["done"]} for name, counts in streams.items()},
+                        failures=failures)
 
 
 @_orchestrator(names.SYNC_PARENT_CHUNK)
 def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
-    """One activity per (stream, parent id) of one chunk of parent ids, a bounded number at a time."""
+    """One round of one chunk of parent ids: one activity per (stream, parent), a bounded number at a time;
+    then save the round's records and continue as new with the next round (history stays one round long)."""
     spec: ChunkInput = context.get_input()
-    run = spec["run"]
+    run, limits = spec["run"], spec["limits"]
+    offset, round_ = spec.get("offset", 0), spec.get("round", 0)
+    tally: dict[str, pg.StreamProgress] = spec.get("tally") or {name: pg.empty() for name in spec["streams"]}
     parent_ids: list[str] = yield context.call_activity_with_retry(names.READ_PARENT_CHUNK, RETRY,
                                                                     {"path": spec["chunk"]})
-    pairs = partitions_of(spec["streams"], parent_ids)
-    streams = {name: pg.empty(len(parent_ids)) for name in spec["streams"]}
+    for entry in tally.values():
+        entry["total"] = len(parent_ids)
+    batch = parent_ids[offset:offset + max(1, limits["parents_per_round"])]
+    pairs = partitions_of(spec["streams"], batch)
+    context.set_custom_status(pg.status("syncing", run["run_id"], tally))
 
     def start(index: int) -> TaskBase:
         stream, parent_id = pairs[index]
@@ -181,13 +217,21 @@ def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
     def finished(index: int, task: TaskBase) -> PartitionResult:
         stream, parent_id = pairs[index]
         result = _partition_outcome(task, stream, parent_id)
-        pg.add_result(streams[stream], result)
-        context.set_custom_status(pg.status("syncing", run["run_id"], streams))
+        pg.add_result(tally[stream], result)
+        context.set_custom_status(pg.status("syncing", run["run_id"], tally))
         return result
 
-    results: list[PartitionResult] = yield from bounded(
-        context, len(pairs), spec["limits"]["partitions_in_flight"], start, finished)
-    return results
+    results: list[PartitionResult] = yield from bounded(context, len(pairs), limits["partitions_in_flight"], start,
+                                                        finished)
+    if results:
+        key = names.results_key(spec["parent_stream"], spec["index"], round_)
+        yield context.call_activity_with_retry(names.SAVE_RESULTS, RETRY, {"run": run, "key": key,
+                                                                         "results": results})
+    next_offset = offset + len(batch)
+    if next_offset < len(parent_ids):
+        context.continue_as_new({**spec, "offset": next_offset, "round": round_ + 1, "tally": tally})
+        return None
+    return ChunkOutcome(parents=len(parent_ids), tally=tally)
 
 
 def bounded(
@@ -219,7 +263,8 @@ def _partition_task(context: df.DurableOrchestrationContext, run: RunInfo, strea
 
 
 def _error_text(task: TaskBase) -> str:
-    return str(task.result).strip().splitlines()[0] if str(task.result).strip() else type(task.result).__name__
+    text = str(task.result).strip()
+    return text.splitlines()[0] if text else type(task.result).__name__
 
 
 def _partition_outcome(task: TaskBase, stream: str, parent_id: str | None) -> PartitionResult:
@@ -231,21 +276,14 @@ def _partition_outcome(task: TaskBase, stream: str, parent_id: str | None) -> Pa
                    f"the partition activity failed {RETRY.max_number_of_attempts} times: {_error_text(task)}")
 
 
-def _group_outcome(task: TaskBase, group: ParentGroup) -> list[PartitionResult]:
+def _group_outcome(task: TaskBase, group: ParentGroup) -> GroupOutcome:
     if task.state is TaskState.SUCCEEDED:
         outcome: GroupOutcome = task.result
-        return outcome["results"]
-    return [_failed(stream, None, "ParentListingFailed",
-                    f"could not copy {stream} per {group['parent_stream']}: {_error_text(task)}")
-            for stream in group["streams"]]
-
-
-def _chunk_outcome(task: TaskBase, streams: list[str], chunk: str) -> list[PartitionResult]:
-    if task.state is TaskState.SUCCEEDED:
-        results: list[PartitionResult] = task.result
-        return results
-    return [_failed(stream, None, "ChunkFailed", f"parents in {chunk} were not copied: {_error_text(task)}")
-            for stream in streams]
+        return outcome
+    failures = [_failed(stream, None, "ParentListingFailed",
+                        f"could not copy {stream} per {group['parent_stream']}: {_error_text(task)}")
+                for stream in group["streams"]]
+    return GroupOutcome(parent_stream=group["parent_stream"], parents=0, tally={}, failures=failures)
 
 
 def _failed(stream: str, parent_id: str | None, code: str, message: str) -> PartitionResult:

@@ -63,8 +63,8 @@ async def test_every_partition_of_all_22_streams_is_run_once_and_reported():
     assert status["groups"]["users"] == f"{done.instance_id}:users"
 
 
-async def test_parents_are_listed_only_after_their_stream_is_written():
-    tenant = demo_tenant()
+async def test_groups_wait_for_their_parent_stream_when_parents_come_from_the_run():
+    tenant = demo_tenant(parents_from_run=True)
     await sync(tenant)
     order = [(kind, arg) for kind, arg in tenant.calls]
     position = {call: i for i, call in enumerate(order)}
@@ -75,9 +75,19 @@ async def test_parents_are_listed_only_after_their_stream_is_written():
     assert last_drive < position[(names.LIST_PARENTS, "drives")]
 
 
-async def test_large_fan_out_goes_through_chunk_sub_orchestrations_with_bounded_in_flight():
+async def test_groups_start_at_once_when_the_engine_lists_parents_from_graph():
+    tenant = demo_tenant()
+    await sync(tenant)
+    position = {call: i for i, call in enumerate(tenant.calls)}
+    last_mail = max(i for i, (kind, arg) in enumerate(tenant.calls)
+                    if kind == names.SYNC_PARTITION and arg[0] == "mail_messages")
+    assert position[(names.LIST_PARENTS, "drives")] < last_mail
+
+
+async def test_large_fan_out_goes_through_chunks_and_rounds_with_bounded_in_flight():
     tenant = SimulatedTenant.users(230, ["users", "mail_messages", "contacts"], chunk_size=50)
-    runtime, done = await sync(tenant, limits={"partitions_in_flight": 7, "chunks_in_flight": 2})
+    runtime, done = await sync(tenant, limits={"partitions_in_flight": 7, "chunks_in_flight": 2,
+                                               "parents_per_round": 20})
     assert done.status == "Completed", done.error
     assert done.output["partitions"] == 1 + 230 * 2
     chunks = sorted(i for i in runtime.instances if i.startswith(f"{done.instance_id}:users:"))
@@ -85,8 +95,13 @@ async def test_large_fan_out_goes_through_chunk_sub_orchestrations_with_bounded_
     for chunk_id in chunks:
         assert _max_open_tasks(runtime.get(chunk_id).history, "sync_partition") <= 7
     assert _max_open_sub_orchestrations(runtime.get(f"{done.instance_id}:users").history) <= 2
+    # 50 ids per chunk in rounds of 20: three rounds, each saving its own records
+    assert sorted(k for k in tenant.saved if k.startswith("users/00000-")) == [
+        "users/00000-00000", "users/00000-00001", "users/00000-00002"]
+    assert [len(tenant.saved[f"users/00004-0000{r}"]) for r in range(2)] == [40, 20]
     largest = max(len(i.history) for i in runtime.instances.values())
-    assert largest < 4 * 50 * 2 + 20, "a chunk's history must not grow with the tenant"
+    assert largest < 20 * 2 * 3 + 40, "a round's history must not grow with the chunk or the tenant"
+    assert done.custom_status["streams"]["contacts"]["done"] == 230
 
 
 async def test_crashed_activity_is_retried_and_a_partition_that_keeps_crashing_is_recorded_failed():
