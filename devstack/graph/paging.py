@@ -159,14 +159,12 @@ def compute_page(
 
     rows = []
     position = start
-    exhausted = True
     for scanned, record in enumerate(coll.iter_from(start)):
-        if (top is not None and len(rows) >= top) or scanned >= scan_budget:
-            exhausted = False
-            break
-        position += 1
+        if scanned >= scan_budget:
+            return PageResult(rows, position, count)  # more to scan: a short (maybe empty) page and a cursor
         if predicate(record):
+            if top is not None and len(rows) >= top:
+                return PageResult(rows, position, count)  # the next page starts at this match
             rows.append(record)
-    if exhausted:
-        return PageResult(rows, None, count)
-    return PageResult(rows, position, count)
+        position += 1
+    return PageResult(rows, None, count)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from devstack.graph import odata_filter
 from devstack.graph.endpoints import Endpoint
@@ -18,13 +18,14 @@ KNOWN_OPTIONS = frozenset({
 
 
 def parse_query_string(raw: str) -> list[tuple[str, str]]:
-    """Pairs in order; `+` stays a plus (Graph clients percent-encode spaces), names and values are decoded."""
+    """Pairs in order, decoded like Graph's front end does: `+` is a space (a literal plus must be sent as %2B,
+    the classic pitfall with unencoded time-zone offsets)."""
     pairs: list[tuple[str, str]] = []
     for part in raw.split("&"):
         if not part:
             continue
         name, _, value = part.partition("=")
-        pairs.append((unquote(name), unquote(value)))
+        pairs.append((unquote_plus(name), unquote_plus(value)))
     return pairs
 
 

@@ -84,7 +84,8 @@ def test_outlook_four_concurrent_per_mailbox() -> None:
     reqs = [ThrottleRequest("app", "tid", "outlook", mailbox="m1") for _ in range(5)]
     assert all(m.admit(r).allowed for r in reqs[:4])
     denied = m.admit(reqs[4])
-    assert (denied.code, denied.message) == ("ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
+    assert denied.code == "ApplicationThrottled"
+    assert denied.message == "Application is over its MailboxConcurrency limit."
     assert m.admit(ThrottleRequest("app", "tid", "outlook", mailbox="m2")).allowed  # other mailbox unaffected
     m.release(reqs[0])
     assert m.admit(reqs[4]).allowed

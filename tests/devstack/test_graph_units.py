@@ -4,6 +4,7 @@ validation."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,9 +56,9 @@ USERS = endpoints.BY_NAME["users"]
 MESSAGES = endpoints.BY_NAME["messages"]
 
 
-def test_query_string_keeps_plus_and_decodes() -> None:
-    assert query.parse_query_string("$filter=a%20eq%20'x+y'&$top=5&flag") == [
-        ("$filter", "a eq 'x+y'"), ("$top", "5"), ("flag", "")]
+def test_query_string_decodes_like_graph() -> None:
+    assert query.parse_query_string("$filter=a%20eq%20'x+y%2Bz'&$top=5&flag") == [
+        ("$filter", "a eq 'x y+z'"), ("$top", "5"), ("flag", "")]
 
 
 @pytest.mark.parametrize(
@@ -159,7 +160,7 @@ def test_skip_counts_matches_and_orderby() -> None:
 
 
 def test_sort_nulls_and_case() -> None:
-    recs = [{"id": "1", "k": "b"}, {"id": "2", "k": None}, {"id": "3", "k": "A"}]
+    recs: list[dict[str, Any]] = [{"id": "1", "k": "b"}, {"id": "2", "k": None}, {"id": "3", "k": "A"}]
     assert [r["id"] for r in paging.sort_records(recs, [("k", False)])] == ["2", "3", "1"]
     assert [r["id"] for r in paging.sort_records(recs, [("k", True)])] == ["1", "3", "2"]
 
