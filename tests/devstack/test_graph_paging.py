@@ -36,7 +36,7 @@ def ok_user(g: GraphHarness) -> str:
 
 
 def team(g: GraphHarness) -> str:
-    teams = [r["id"] for r in g.records("groups") if "Team" in (r.get("resourceProvisioningOptions") or [])]
+    teams = [str(r["id"]) for r in g.records("groups") if "Team" in (r.get("resourceProvisioningOptions") or [])]
     return max(teams, key=lambda t: len(g.ids("teamMembers", t)))
 
 
