@@ -22,6 +22,7 @@ from devstack.graph.throttle import ThrottleModel, ThrottleRequest, directory_co
 from devstack.tenant.model import Collection, Record, Tenant
 from devstack.tokens import GRAPH_RESOURCE, InvalidToken, TokenVerifier
 
+log = logging.getLogger("devstack.graph")
 GRAPH_FIRST_PARTY_APP = "00000003-0000-0000-c000-000000000000"
 _LINK_SAFE = "$,'()/:@!*-._~"
 
@@ -103,6 +104,10 @@ class GraphService:
             return await self._dispatch(req, ep, keys, claims, fault)
         except GraphError as err:
             return error_response(req, err, ep.name)
+        except Exception:
+            # Graph answers its own bugs with a 500 in its error envelope; keep the traceback for the stack log.
+            log.exception("graph emulator failure on %s %s", req.method, req.raw_path)
+            return error_response(req, GraphError(500, "UnknownError", "An internal server error occurred."), ep.name)
 
     def _authenticate(self, req: GraphRequest) -> dict[str, Any]:
         header = req.headers.get("Authorization", "")
