@@ -4,6 +4,7 @@ authenticate -> route -> permission -> query options -> throttle -> parents -> p
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass

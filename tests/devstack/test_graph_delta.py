@@ -226,7 +226,8 @@ async def test_calendar_view_delta(graph: GraphHarness) -> None:
     items, link = await round_from(graph, f"{base}?{window}")
     assert sorted(i["id"] for i in items) == sorted(graph.ids("events", user))
     event = graph.ids("events", user)[0]
-    await apply(graph, {"op": "update", "kind": "events", "parents": [user], "id": event, "patch": {"subject": "Moved"}})
+    await apply(graph, {"op": "update", "kind": "events", "parents": [user], "id": event,
+                        "patch": {"subject": "Moved"}})
     changes, _ = await round_from(graph, link)
     assert [(c["id"], c["subject"]) for c in changes] == [(event, "Moved")]
 
