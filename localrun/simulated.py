@@ -30,6 +30,7 @@ class SimulatedTenant:
     records_per_partition: int = 3
     behaviour: Behaviour | None = None  # (stream, parent, attempt) -> result to return instead (or raise)
     list_failures: set[str] = field(default_factory=set)  # parent streams whose listing always crashes
+    gate: asyncio.Event | None = None  # partitions wait for it: keeps a run "running" as long as a test needs
     parents_from_run: bool = False  # plan as if parents were read from the run's own copy
     calls: list[tuple[str, Any]] = field(default_factory=list)
     attempts: dict[tuple[str, str | None], int] = field(default_factory=dict)
@@ -86,6 +87,8 @@ class SimulatedTenant:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             await asyncio.sleep(0)
+            if self.gate is not None:
+                await self.gate.wait()
             if self.behaviour is not None:
                 special = self.behaviour(stream, parent, attempt)
                 if special is not None:
@@ -96,8 +99,9 @@ class SimulatedTenant:
 
     def save_results(self, request: dict[str, Any]) -> str:
         self.calls.append((names.SAVE_RESULTS, request["key"]))
-        self.saved[request["key"]] = request["results"]
-        return request["key"]
+        key: str = request["key"]
+        self.saved[key] = request["results"]
+        return key
 
     def write_manifest(self, request: dict[str, Any]) -> ManifestSummary:
         run: RunInfo = request["run"]

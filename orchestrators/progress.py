@@ -68,14 +68,20 @@ def status(phase: str, run_id: str, streams: Mapping[str, Mapping[str, Any]], **
     return {"phase": phase, "run_id": run_id, "streams": dict(streams), **extra}
 
 
-def live_streams(run_status: Mapping[str, Any] | None,
-                 group_statuses: Mapping[str, Mapping[str, Any] | None]) -> dict[str, StreamProgress]:
-    """Per-stream progress of a running run: finished groups are already counted in the run's own status;
-    running groups contribute their live counters."""
+def live_streams(run_status: Mapping[str, Any] | None, group_statuses: Iterable[Mapping[str, Any] | None],
+                 chunk_statuses: Iterable[Mapping[str, Any] | None] = ()) -> dict[str, StreamProgress]:
+    """Per-stream progress of a run while it runs.
+
+    A finished group is already counted in the run's own status. A running group knows its totals and its
+    finished chunks; its running chunks add what they have done so far.
+    """
     streams: dict[str, StreamProgress] = {}
     merge(streams, (run_status or {}).get("streams", {}))
-    for group_status in group_statuses.values():
-        for stream, counts in (group_status or {}).get("streams", {}).items():
-            if stream in streams and streams[stream]["total"] == 0:
-                merge(streams, {stream: counts})
+    pending = {name for name, entry in streams.items() if entry["total"] == 0}
+    for group_status in group_statuses:
+        merge(streams, {k: v for k, v in (group_status or {}).get("streams", {}).items() if k in pending})
+    for chunk_status in chunk_statuses:
+        for stream, counts in (chunk_status or {}).get("streams", {}).items():
+            if stream in pending:
+                merge(streams, {stream: {**counts, "total": 0}})
     return streams

@@ -142,12 +142,15 @@ async def get_sync(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     if not status:
         return _json(404, {"error": f"no sync with id {instance_id!r}; POST /api/syncs returns the id"})
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-    groups: dict[str, Any] = {}
+    groups: list[Any] = []
+    chunks: list[Any] = []
     if status.runtime_status in BUSY_STATES:
-        for parent, group_id in (custom.get("groups") or {}).items():
-            group_status = await client.get_status(group_id)
-            groups[parent] = group_status.custom_status if group_status else None
-    streams = pg.live_streams(custom, groups)
+        for group_id in (custom.get("groups") or {}).values():
+            group = await _custom_status(client, group_id)
+            groups.append(group)
+            for chunk_id in (group or {}).get("chunks", []):
+                chunks.append(await _custom_status(client, chunk_id))
+    streams = pg.live_streams(custom, groups, chunks)
     body: dict[str, Any] = {
         "id": instance_id,
         "runtimeStatus": status.runtime_status.value if status.runtime_status else None,
@@ -187,6 +190,11 @@ async def list_streams(req: func.HttpRequest) -> func.HttpResponse:
         for spec in CATALOG.values()
     ]
     return _json(200, {"streams": streams})
+
+
+async def _custom_status(client: df.DurableOrchestrationClient, instance_id: str) -> dict[str, Any] | None:
+    status = await client.get_status(instance_id)
+    return status.custom_status if status and isinstance(status.custom_status, dict) else None
 
 
 def _status_uri(req: func.HttpRequest, instance_id: str) -> str:
