@@ -1,0 +1,7 @@
+"""`python -m localrun`: see localrun/cli.py."""
+
+import sys
+
+from localrun.cli import main
+
+sys.exit(main())
