@@ -52,13 +52,17 @@ class Oracle:
     def status(self, path: str) -> int:
         return self.http.get(self.root + path, timeout=60).status_code
 
+    @staticmethod
+    def _q(value: str) -> str:
+        return quote(value, safe="")
+
     def expected(self) -> dict[str, set[tuple[str | None, str]]]:
         """(parent id, record id) per stream for the 22 streams, parents walked like Graph documents."""
-        q = lambda value: quote(value, safe="")  # noqa: E731
         users = self.ids("/users")
         groups = self.ids("/groups")
         teams = self.ids("/teams")
         roles = self.ids("/directoryRoles")
+        q = self._q
         out: dict[str, set[tuple[str | None, str]]] = {}
         for stream, path in [("users", "/users"), ("applications", "/applications"),
                              ("service_principals", "/servicePrincipals"), ("groups", "/groups"),
@@ -79,7 +83,7 @@ class Oracle:
         out["mail_messages"] = {(u, i) for u in users for i in self.ids(f"/users/{q(u)}/messages")}
         out["calendar_events"] = {(u, i) for u in users for i in self.ids(f"/users/{q(u)}/events")}
         out["contacts"] = {(u, i) for u in users for i in self.ids(f"/users/{q(u)}/contacts")}
-        drives = {(u, d) for u in users for d in self.ids(f"/users/{q(u)}/drives")}
+        drives: set[tuple[str | None, str]] = {(u, d) for u in users for d in self.ids(f"/users/{q(u)}/drives")}
         out["drives"] = drives
         out["drive_items"] = {(d, i) for _, d in drives for i in self.ids(f"/drives/{q(d)}/root/delta")}
         return out

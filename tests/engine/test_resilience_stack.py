@@ -1,0 +1,200 @@
+"""Faults, throttling, hostile nextLinks and missing permissions, through the real engine and the emulator."""
+
+from __future__ import annotations
+
+import ssl
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+
+from shared.config import load_settings
+from shared.graph import OffHostLinkError, RequestStats
+from shared.runtime import close_engines, get_engine
+from shared.streams import CATALOG
+from shared.sync import sync_partition
+from tests.conftest import RunningStack
+from tests.engine.conftest import engine_environ, set_vault_secret, unique
+from tests.engine.oracle import Oracle
+from tests.engine.runner import read_records, run_streams
+from tests.engine.test_sync_stack import make_run
+
+NO_FAULTS = {"latency_ms": 0, "tail_rate": 0, "error_rate": 0, "drop_rate": 0, "truncate_rate": 0,
+             "empty_page_rate": 0, "retry_after_rate": 0.5, "path_prefix": ""}
+
+
+@pytest.fixture(scope="module")
+def oracle(stack: RunningStack) -> Oracle:
+    if not stack.env.graph_url:
+        pytest.skip("the Graph emulator is not part of this stack")
+    return Oracle(stack)
+
+
+@pytest.fixture()
+def graph_admin(stack: RunningStack) -> Iterator[RunningStack]:
+    """Tests here change emulator-wide knobs; always put them back."""
+    try:
+        yield stack
+    finally:
+        stack.admin.graph("PATCH", "/settings", {"faults": NO_FAULTS, "public_base_url": None,
+                                                 "throttle": {"enabled": False, "scale": 1.0, "budget_scale": 1.0}})
+        stack.admin.graph("POST", "/throttle/reset")
+
+
+async def test_faults_lose_and_repeat_nothing(stack: RunningStack, workload_env: None, oracle: Oracle,
+                                              graph_admin: RunningStack) -> None:
+    expected = {(g, i) for g in oracle.ids("/groups") for i in oracle.ids(f"/groups/{g}/members")}
+    stack.admin.graph("POST", "/counters/reset")
+    stack.admin.graph("PATCH", "/settings", {"faults": {
+        "seed": 11, "error_rate": 0.25, "drop_rate": 0.2, "truncate_rate": 0.2, "empty_page_rate": 0.3,
+        "retry_after_rate": 0.5, "path_prefix": "/groups"}})
+    settings = load_settings(engine_environ(stack, GRAPH_MAX_ATTEMPTS="10"))
+    try:
+        results = await run_streams(settings, make_run(stack), ["group_member"])
+        parts = results["group_member"]
+        assert all(p["status"] == "ok" for p in parts), [p for p in parts if p["status"] != "ok"][:2]
+        rows: list[tuple[str, str]] = []
+        for p in parts:
+            assert p["blob_path"]
+            rows += [(r["group_id"], r["id"]) for r in await read_records(settings, p["blob_path"])]
+    finally:
+        await close_engines()
+    counters = stack.admin.graph("GET", "/counters")
+    assert counters["faults"].get("drop", 0) > 0 and counters["faults"].get("truncate", 0) > 0
+    assert counters["faults"].get("503", 0) + counters["faults"].get("504", 0) > 0
+    assert sum(p["retries"] for p in parts) > 0
+    # Partitions count the 503s they met (the parent listing met the others).
+    assert 0 < sum(p["throttled"] for p in parts) <= counters["faults"].get("503", 0)
+    assert not [k for k, n in Counter(rows).items() if n > 1]
+    assert set(rows) == expected
+
+
+async def test_client_retries_mid_pagination_without_gaps(stack: RunningStack, workload_env: None, oracle: Oracle,
+                                                          graph_admin: RunningStack) -> None:
+    """Small pages (6 of them), each page's URL failing now and then: ids come out complete and in order."""
+    expected = oracle.ids("/users?$top=5&$select=id")
+    stack.admin.graph("PATCH", "/settings", {"faults": {
+        "seed": 3, "error_rate": 0.3, "drop_rate": 0.2, "truncate_rate": 0.2, "retry_after_rate": 0.0,
+        "path_prefix": "/users"}})
+    settings = load_settings(engine_environ(stack, GRAPH_MAX_ATTEMPTS="12"))
+    try:
+        engine = await get_engine(settings)
+        stats = RequestStats()
+        ids = [r["id"] async for page in engine.graph.pages(f"{settings.graph_root}/users?$top=5&$select=id",
+                                                            stack.env.tenant_id, spec=CATALOG["users"],
+                                                            parent_scoped=False, stats=stats)
+               for r in page.records]
+    finally:
+        await close_engines()
+    assert ids == expected and len(ids) > 5
+    assert stats.pages == -(-len(expected) // 5) and stats.retries > 0
+    assert stats.requests == stats.pages + stats.retries
+
+
+async def test_throttling_is_waited_out(stack: RunningStack, workload_env: None, oracle: Oracle,
+                                        graph_admin: RunningStack) -> None:
+    expected = {(r, i) for r in oracle.ids("/directoryRoles") for i in oracle.ids(f"/directoryRoles/{r}/members")}
+    expected_groups = {(g, i) for g in oracle.ids("/groups") for i in oracle.ids(f"/groups/{g}/owners")}
+    stack.admin.graph("POST", "/throttle/reset")
+    stack.admin.graph("PATCH", "/settings", {"throttle": {"enabled": True, "scale": 0.02, "budget_scale": 0.002}})
+    settings = load_settings(engine_environ(stack, GRAPH_MAX_ATTEMPTS="20"))
+    try:
+        results = await run_streams(settings, make_run(stack), ["directory_role_member", "group_owner"])
+        got: set[tuple[str, str]] = set()
+        owners: set[tuple[str, str]] = set()
+        for stream, key, target in (("directory_role_member", "role_id", got), ("group_owner", "group_id", owners)):
+            for p in results[stream]:
+                assert p["status"] == "ok", p
+                assert p["blob_path"]
+                target.update((r[key], r["id"]) for r in await read_records(settings, p["blob_path"]))
+    finally:
+        await close_engines()
+    throttled = sum(p["throttled"] for parts in results.values() for p in parts)
+    assert throttled > 0, "the tiny budget should have produced 429s"
+    assert got == expected and owners == expected_groups
+
+
+@dataclass
+class Listener:
+    """A foreign HTTPS host: records whether anything (and any Authorization header) reached it."""
+
+    origin: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture()
+async def foreign_host(tmp_path: Path, stack: RunningStack) -> AsyncIterator[tuple[Listener, Path]]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    listener = Listener()
+
+    async def record(request: web.Request) -> web.Response:
+        listener.requests.append({"path": request.path_qs, "authorization": request.headers.get("Authorization")})
+        return web.json_response({"value": [{"id": "planted"}]})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    listener.origin = f"https://127.0.0.1:{port}"
+    bundle = tmp_path / "ca-bundle.pem"  # the engine trusts the foreign host's CA: only the allow-list protects
+    with open(stack.env.ca_bundle, "rb") as handle:  # noqa: ASYNC230 - a few KB, once per test
+        stack_ca = handle.read()
+    bundle.write_bytes(stack_ca + ca.cert_pem.bytes())
+    try:
+        yield listener, bundle
+    finally:
+        await runner.cleanup()
+
+
+async def test_off_host_next_link_is_refused_and_gets_no_token(stack: RunningStack, workload_env: None,
+                                                               graph_admin: RunningStack,
+                                                               foreign_host: tuple[Listener, Path]) -> None:
+    listener, bundle = foreign_host
+    stack.admin.graph("PATCH", "/settings", {"public_base_url": listener.origin,
+                                             "faults": {"empty_page_rate": 1.0, "path_prefix": "/users"}})
+    settings = load_settings(engine_environ(stack, CA_BUNDLE=str(bundle)))
+    try:
+        result = await sync_partition(settings, make_run(stack), "users", None)
+    finally:
+        await close_engines()
+    assert result["status"] == "failed" and result["error_code"] == OffHostLinkError.code
+    assert listener.origin.split("//")[1] in result["error_message"] and "skiptoken" not in result["error_message"]
+    assert result["requests"] == 1 and result["blob_path"] is None
+    assert listener.requests == []
+
+
+async def test_missing_permission_fails_only_that_stream_and_names_it(
+        stack: RunningStack, workload_env: None, oracle: Oracle, vault_writer: dict[str, Any]) -> None:
+    app = stack.admin.register_app(roles=["User.Read.All"], secret=True, display_name="limited")
+    name = unique("limited")
+    await set_vault_secret(stack, vault_writer, name, app["secret"]["value"])
+    settings = load_settings(engine_environ(stack, GRAPH_CLIENT_ID=app["client_id"], GRAPH_CLIENT_SECRET_NAME=name))
+    user = oracle.ids("/users")[0]
+    run = make_run(stack)
+    try:
+        users = await sync_partition(settings, run, "users", None)
+        apps = await sync_partition(settings, run, "applications", None)
+        roles = await sync_partition(settings, run, "directory_roles", None)
+        mail = await sync_partition(settings, run, "mail_messages", user)
+    finally:
+        await close_engines()
+    assert users["status"] == "ok" and users["records"] == len(oracle.ids("/users"))
+    for result, permission in ((apps, "Application.Read.All"), (roles, "RoleManagement.Read.Directory"),
+                               (mail, "Mail.ReadBasic.All")):
+        assert result["status"] == "failed", result
+        assert result.get("failure_scope") == "stream" and result.get("retryable") is False
+        assert permission in result.get("error_message", ""), result
+        assert result["requests"] == 1
+    assert apps.get("error_code") == "Authorization_RequestDenied" and apps.get("request_id")
+    assert mail.get("error_code") == "ErrorAccessDenied"
