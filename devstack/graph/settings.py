@@ -70,20 +70,21 @@ def update_dataclass(target: Any, values: dict[str, Any], where: str) -> None:
     for name, value in values.items():
         if name not in known:
             raise ValueError(f"{where}.{name}: unknown setting; expected one of {sorted(known)}")
-        current = getattr(target, name)
-        if isinstance(current, bool):
+        declared = str(known[name].type)
+        if declared == "bool":
             if not isinstance(value, bool):
                 raise ValueError(f"{where}.{name}: expected true or false, got {value!r}")
-        elif isinstance(current, (int, float)) and not isinstance(current, bool):
+        elif declared in ("int", "float"):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{where}.{name}: expected a non-negative number, got {value!r}")
             if name.endswith("_rate") and value > 1:
                 raise ValueError(f"{where}.{name}: a rate is a share between 0 and 1, got {value!r}")
-            if isinstance(current, int) and not isinstance(current, bool):
-                value = int(value)
+            if name in ("scale", "budget_scale") and value == 0:
+                raise ValueError(f"{where}.{name}: must be positive (0.1 = ten times shorter/smaller)")
+            value = int(value) if declared == "int" else float(value)
         elif name == "tenant_tier":
             if value not in (None, "S", "M", "L"):
                 raise ValueError(f"{where}.{name}: expected null, 'S', 'M' or 'L', got {value!r}")
-        elif isinstance(current, str) and not isinstance(value, str):
+        elif declared == "str" and not isinstance(value, str):
             raise ValueError(f"{where}.{name}: expected a string, got {value!r}")
         setattr(target, name, value)
