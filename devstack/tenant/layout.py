@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 from array import array
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from devstack.tenant import ids
 from devstack.tenant.rng import number, rng, unit
@@ -81,6 +82,10 @@ class Layout:
         self.display_name = "Contoso Demo"
         self.categories = self._assign_categories()
         self.mailbox_counts = self._assign_mailboxes()
+        # ids are hashed on every mention (members, senders, attendees): keep the recent ones (bounded memory)
+        self.user_id = functools.lru_cache(maxsize=32768)(self._user_id)  # type: ignore[method-assign]
+        self.group_id = functools.lru_cache(maxsize=8192)(self._group_id)  # type: ignore[method-assign]
+        self.person_cache: dict[int, Any] = {}  # filled by people.person
 
     # --- users ---------------------------------------------------------------------------------------------
     def _assign_categories(self) -> bytearray:
@@ -130,8 +135,11 @@ class Layout:
                 counts[i] += 1
         return counts
 
-    def user_id(self, i: int) -> str:
+    def _user_id(self, i: int) -> str:
         return ids.guid(self.seed, "user", i)
+
+    def user_id(self, i: int) -> str:
+        return self._user_id(i)
 
     def user_index(self, user_id: str) -> int | None:
         i = ids.guid_index(self.seed, "user", user_id)
@@ -187,8 +195,11 @@ class Layout:
         return base if folder == DEFAULT_CONTACT_FOLDER else (base + 1) // 2
 
     # --- groups ------------------------------------------------------------------------------------------------
-    def group_id(self, g: int) -> str:
+    def _group_id(self, g: int) -> str:
         return ids.guid(self.seed, "group", g)
+
+    def group_id(self, g: int) -> str:
+        return self._group_id(g)
 
     def group_index(self, group_id: str) -> int | None:
         g = ids.guid_index(self.seed, "group", group_id)

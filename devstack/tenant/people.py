@@ -28,6 +28,17 @@ def _ascii(text: str) -> str:
 
 
 def person(layout: Layout, i: int) -> Person:
+    """The i-th user of a layout (cached per layout: people are mentioned in most records)."""
+    cache = layout.person_cache
+    found: Person | None = cache.get(i)
+    if found is None:
+        if len(cache) >= 16384:
+            cache.clear()
+        found = cache[i] = _person(layout, i)
+    return found
+
+
+def _person(layout: Layout, i: int) -> Person:
     h = number(layout.seed, "person", i)
     given = vocab.FIRST_NAMES[h % len(vocab.FIRST_NAMES)]
     surname = vocab.LAST_NAMES[(h >> 8) % len(vocab.LAST_NAMES)]

@@ -7,6 +7,7 @@ created entities parse with the Graph models exactly like generated ones.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from devstack.tenant import ids
@@ -91,5 +92,75 @@ def new_id(t: DemoTenant, kind: str, parents: tuple[str, ...], seq: int) -> str:
     return ids.guid(seed, f"created-{kind}", seq)
 
 
-Fixup = Any
+Fixup = Callable[["DemoTenant", Record, tuple[str, ...], int, dict[str, Any]], None]
 FIXUPS: dict[str, Fixup] = {}
+
+
+def _outlook_item(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    """Created mail/contacts land in the folder parent, else the given parentFolderId, else Inbox / Contacts."""
+    user_id = parents[0]
+    tag = "mailFolder" if "receivedDateTime" in record else "contactFolder"
+    folder = parents[1] if len(parents) > 1 else given.get("parentFolderId") or ids.outlook_id(
+        t.seed, tag, user_id, 0, 0)
+    folders = t.collection("mailFolders" if tag == "mailFolder" else "contactFolders", user_id)
+    if folders is None or folders.get(folder) is None:
+        raise ValueError(f"parentFolderId {folder!r} is not a folder of user {user_id!r}")
+    if given.get("parentFolderId", folder) != folder:
+        raise ValueError("parentFolderId contradicts the folder the item is created in")
+    record["parentFolderId"] = folder
+    _new_version(record, seq)
+
+
+def _new_version(record: Record, seq: int) -> None:
+    if "changeKey" in record:
+        key = ids.hex32(seq, "changekey", 0)
+        record["changeKey"] = key
+        record["@odata.etag"] = f'W/"{key}"'
+
+
+def _event(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    record["iCalUId"] = "040000008200E00074C5B7101A82E00800000000" + ids.hex32(t.seed, "created-ical", seq).upper()
+    _new_version(record, seq)
+
+
+def _drive_item(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    """New items go under the drive root unless parentReference says otherwise; never copy the root facet."""
+    drive_id = parents[0]
+    view = t.collection("driveItems", drive_id)
+    root = view.page(0, 1)[0] if view is not None and view.count() else None
+    record.pop("root", None)
+    if "parentReference" not in given and root is not None:
+        record["parentReference"] = {"driveType": root["parentReference"].get("driveType"), "driveId": drive_id,
+                                     "id": root["id"], "name": "root", "path": f"/drives/{drive_id}/root:"}
+    if "folder" in given:
+        record.pop("file", None)
+        record.pop("image", None)
+        record.pop("photo", None)
+    elif "file" in given:
+        record.pop("folder", None)
+    guid = ids.guid(seq, "etag", 0).upper()
+    record["eTag"] = f'"{{{guid}}},1"'
+    record["cTag"] = f'"c:{{{guid}}},1"'
+
+
+def _chat_message(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    record["chatId"] = parents[0]
+    if "id" not in given:
+        record["id"] = str(1_700_000_000_000 + seq)
+    record["etag"] = record["id"]
+
+
+def _directory_object(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int,
+                      given: dict[str, Any]) -> None:
+    record["deletedDateTime"] = None
+    if "appId" in record and "appId" not in given:
+        record["appId"] = ids.guid(t.seed, "created-appId", seq)
+    if "securityIdentifier" in record:
+        record["securityIdentifier"] = f"S-1-12-1-{seq}-{t.seed % 10**9}-{seq * 7}-{seq * 13}"
+
+
+FIXUPS.update({
+    "messages": _outlook_item, "contacts": _outlook_item, "events": _event, "driveItems": _drive_item,
+    "chatMessages": _chat_message, "users": _directory_object, "groups": _directory_object,
+    "applications": _directory_object, "servicePrincipals": _directory_object,
+})

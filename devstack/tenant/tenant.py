@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from devstack.tenant import ids
 from devstack.tenant.directory import ROLE_TEMPLATES, Directory
-from devstack.tenant.layout import DEFAULT_ANCHOR, Layout
+from devstack.tenant.layout import DEFAULT_ANCHOR, DEFAULT_CONTACT_FOLDER, Layout
 from devstack.tenant.model import CollectionKind, Record
 from devstack.tenant.overlay import FamilyKey, Journal, LogKey, Overlay
 from devstack.tenant.sizes import TenantSizes
@@ -74,7 +74,8 @@ class DemoTenant:
             return None
         family = self.family_key(kind, parent_ids)
         return View(kind, source, self.overlay, family, (kind, *parent_ids),  # type: ignore[arg-type]
-                    accept=self._acceptor(kind, parent_ids), render=self._renderer(kind, parent_ids))
+                    accept=self._acceptor(kind, parent_ids), render=self._renderer(kind, parent_ids),
+                    source_id=self._team_member_user if kind == "teamMembers" else None)
 
     def current_seq(self) -> int:
         return self.overlay.log.seq
@@ -125,7 +126,7 @@ class DemoTenant:
         return [(name, *parents)]
 
     def _is_default_contact_folder(self, user_id: str, folder_id: str) -> bool:
-        return False
+        return folder_id == ids.outlook_id(self.seed, "contactFolder", user_id, DEFAULT_CONTACT_FOLDER, 0)
 
     def _acceptor(self, kind: str, parent_ids: tuple[str, ...]) -> Callable[[Record], bool]:
         if kind in ("folderMessages", "folderContacts"):
@@ -188,6 +189,11 @@ class DemoTenant:
         if extra is not None:
             return extra(parents)
         raise NotImplementedError(f"collection kind {kind!r} is not generated yet")
+
+    @staticmethod
+    def _team_member_user(member_id: str) -> str | None:
+        parsed = ids.conversation_member_parse(member_id)
+        return None if parsed is None else parsed[1]
 
     @staticmethod
     def ref(kind: str, item_id: str) -> Record:

@@ -75,7 +75,8 @@ class View:
 
     def __init__(self, kind: CollectionKind, source: Source, overlay: Overlay, family: FamilyKey, key: LogKey,
                  accept: Callable[[Record], bool] = _accept_all,
-                 render: Callable[[Record], Record] = _identity) -> None:
+                 render: Callable[[Record], Record] = _identity,
+                 source_id: Callable[[str], str | None] | None = None) -> None:
         self.kind = kind
         self._source = source
         self._overlay = overlay
@@ -84,6 +85,7 @@ class View:
         self._key = key
         self._accept = accept
         self._render = render
+        self._source_id = source_id  # the rendered id -> the id the source and overlay know (team members)
         self._cache_store: Store | None = None
         self._cache_version = -1
         self._hidden_positions: list[int] = []
@@ -154,6 +156,11 @@ class View:
         return out
 
     def get(self, item_id: str) -> Record | None:
+        if self._source_id is not None:
+            found = self._source_id(item_id)
+            if found is None:
+                return None
+            item_id = found
         store = self._store
         if item_id in store.hidden:
             return None
@@ -164,6 +171,20 @@ class View:
         if i is None:
             return None
         return self._base(i)
+
+    def contains(self, item_id: str) -> bool:
+        """Whether `get` would find the id, without generating the record (parent checks)."""
+        if self._source_id is not None:
+            found = self._source_id(item_id)
+            if found is None:
+                return False
+            item_id = found
+        store = self._store
+        if item_id in store.hidden:
+            return False
+        if item_id in store.created_set:
+            return self._accept(store.records[item_id])
+        return self._source.index_of(item_id) is not None
 
     def changes_since(self, seq: int) -> list[Change]:
         return self._log.since(self._key, seq)
