@@ -32,7 +32,7 @@ ALL_ROLES = sorted({role for roles in PERMISSIONS.values() for role in roles})
 # Big enough that every paged endpoint spans several pages at its default or a small $top.
 TEST_SIZES = TenantSizes(
     users=230, guests=10, groups=30, teams=6, members_per_group=12, channels_per_team=3, one_on_one_chats_per_user=1,
-    group_chats=8, messages_per_chat=7, messages_per_mailbox=14, mailbox_skew=1.0, events_per_user=12,
+    group_chats=8, messages_per_chat=55, messages_per_mailbox=14, mailbox_skew=1.0, events_per_user=12,
     contacts_per_user=11, contact_folders_per_user=1, drive_items_per_drive=15, directory_audits=130, sign_ins=140,
     applications=12, service_principals=20, directory_roles=5, members_per_role=3, conditional_access_policies=4,
 )
