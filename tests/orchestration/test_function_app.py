@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,11 +29,12 @@ def indexed():
     return functions
 
 
-def bindings(function):
-    return json.loads(function.get_function_json())["bindings"]
+def bindings(function: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(function.get_function_json())["bindings"]
+    return found
 
 
-def trigger_of(function):
+def trigger_of(function: Any) -> dict[str, Any]:
     return next(b for b in bindings(function) if b["type"].endswith("Trigger"))
 
 

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="untyped-decorator"
 """Smoke tests of the local Durable host against the real azure-functions-durable SDK.
 
 They pin the SDK behaviours the runtime relies on (task ids, retry timers, compound actions, sub-orchestrations,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Any
 
 import azure.functions as func
 import pytest
@@ -51,7 +52,7 @@ async def world():
     await runtime.close()
 
 
-def post(body: bytes | dict | None = None) -> func.HttpRequest:
+def post(body: bytes | dict[str, Any] | None = None) -> func.HttpRequest:
     raw = json.dumps(body).encode() if isinstance(body, dict) else (body or b"")
     return func.HttpRequest("POST", f"{APP}/api/syncs", body=raw, headers={"content-type": "application/json"})
 

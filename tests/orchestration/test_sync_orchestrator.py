@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,9 @@ def demo_tenant(**kwargs) -> SimulatedTenant:
     return SimulatedTenant(parents=parents, **kwargs)
 
 
-def expected_partitions(tenant: SimulatedTenant) -> Counter:
+def expected_partitions(tenant: SimulatedTenant) -> Counter[tuple[str, str | None]]:
     plan = plan_run(CATALOG, tenant.streams)
-    want = Counter((s, None) for s in plan["single"])
+    want: Counter[tuple[str, str | None]] = Counter((s, None) for s in plan["single"])
     for group in plan["groups"]:
         for parent in tenant.parents.get(group["parent_stream"], []):
             for stream in group["streams"]:
@@ -186,7 +187,7 @@ async def test_run_id_and_start_time_come_from_the_orchestration_context():
     assert plan_input["started_at"][:19] == started[:19]
 
 
-def _max_open_tasks(history, name):
+def _max_open_tasks(history: list[dict[str, Any]], name: str) -> int:
     open_ids: set[int] = set()
     scheduled = {}
     peak = 0
@@ -201,7 +202,7 @@ def _max_open_tasks(history, name):
     return peak
 
 
-def _max_open_sub_orchestrations(history):
+def _max_open_sub_orchestrations(history: list[dict[str, Any]]) -> int:
     open_ids: set[int] = set()
     peak = 0
     for event in history:
