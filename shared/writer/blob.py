@@ -42,8 +42,8 @@ class BlockBlobJsonlWriter:
         if not self._buffer:
             return
         block_id = base64.b64encode(f"block-{len(self._block_ids):08d}".encode()).decode("ascii")
-        chunk = bytes(self._buffer)
-        self._buffer.clear()
+        chunk = bytes(self._buffer)  # bytes, so the SDK can resend the block on a retry
+        self._buffer = bytearray()
         await self._blob.stage_block(block_id, chunk, length=len(chunk))
         self._block_ids.append(block_id)
         self.bytes_written += len(chunk)
