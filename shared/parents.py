@@ -24,6 +24,14 @@ CHUNK_SIZE = 500
 USER_TYPE = "#microsoft.graph.user"
 
 
+class ParentListingError(Exception):
+    """Listing parents failed for good (e.g. a missing permission); the message names the fix."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 async def _ids(engine: Engine, tenant_id: str, url: str, headers: dict[str, str], stream: str, *,
                parent_scoped: bool, stats: RequestStats, users_only: bool = False) -> AsyncIterator[str]:
     spec = get_stream(stream)
@@ -44,9 +52,16 @@ async def scoped_user_ids(engine: Engine, settings: Settings, tenant_id: str,
         members: dict[str, None] = {}
         for group_id in settings.user_groups:
             url, headers = ids_url(settings, f"/groups/{quote_segment(group_id)}/transitiveMembers", top=999)
-            async for uid in _ids(engine, tenant_id, url, headers, "group_member", parent_scoped=False, stats=stats,
-                                  users_only=True):
-                members[uid] = None
+            try:
+                async for uid in _ids(engine, tenant_id, url, headers, "group_member", parent_scoped=True,
+                                      stats=stats, users_only=True):
+                    members[uid] = None
+            except GraphRequestError as exc:
+                if exc.decision.action is Action.SKIP_PARENT:
+                    raise ParentListingError("ScopeGroupNotFound",
+                                             f"SYNC_USER_GROUPS: group {group_id} does not exist in tenant "
+                                             f"{tenant_id}; remove it or use the group's object id") from None
+                raise
         if not settings.user_filter:
             for uid in members:
                 yield uid
@@ -90,14 +105,6 @@ async def parent_ids(engine: Engine, settings: Settings, tenant_id: str, parent_
                 skipped.append(grand)
 
 
-class ParentListingError(Exception):
-    """Listing parents failed for good (e.g. a missing permission); the message names the fix."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 async def list_parents(settings: Settings, run: RunInfo, parent_stream: str) -> ParentListing:
     """Write the ids of `parent_stream` (in scope for this run) to JSON chunks of CHUNK_SIZE ids."""
     if parent_stream not in CATALOG:
@@ -124,7 +131,9 @@ async def list_parents(settings: Settings, run: RunInfo, parent_stream: str) -> 
             if len(batch) >= CHUNK_SIZE:
                 await flush()
     except GraphRequestError as exc:
-        raise ParentListingError(exc.decision.code, f"listing {parent_stream} failed: {exc}") from None
+        hint = f" (SYNC_USER_FILTER {effective.user_filter!r})" if parent_stream == "users" and \
+            effective.user_filter and exc.status == 400 else ""
+        raise ParentListingError(exc.decision.code, f"listing {parent_stream} failed{hint}: {exc}") from None
     if batch:
         await flush()
     return ParentListing(parent_stream=parent_stream, count=count, chunks=chunks)

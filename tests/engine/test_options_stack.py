@@ -158,3 +158,17 @@ async def test_manifest_and_success_marker(stack: RunningStack, workload_env: No
     assert b'"failed": 1' in manifest or b'"failed":1' in manifest
     assert summary["manifest_path"].endswith(f"/_runs/ingest_date={run['started_at'][:10]}/run={run['run_id']}"
                                              "/_manifest.json")
+
+
+async def test_bad_scope_settings_fail_the_listing_naming_the_setting(stack: RunningStack,
+                                                                      workload_env: None) -> None:
+    from shared.parents import ParentListingError
+
+    missing_group = "00000000-0000-0000-0000-00000000beef"
+    with pytest.raises(ParentListingError) as info:
+        await listed_users(stack, SYNC_USER_GROUPS=missing_group)
+    assert info.value.code == "ScopeGroupNotFound" and "SYNC_USER_GROUPS" in str(info.value)
+    assert missing_group in str(info.value)
+    with pytest.raises(ParentListingError) as info:
+        await listed_users(stack, SYNC_USER_FILTER="displayName eqq 'x'")
+    assert "SYNC_USER_FILTER" in str(info.value)
