@@ -58,6 +58,7 @@ class ChunkInput(TypedDict):
     offset: NotRequired[int]
     round: NotRequired[int]
     tally: NotRequired[dict[str, pg.StreamProgress]]
+    failed_streams: NotRequired[dict[str, PartitionResult]]  # first stream-wide failure per stream
 
 
 class ChunkOutcome(TypedDict):
@@ -209,14 +210,22 @@ def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
     batch = parent_ids[offset:offset + max(1, limits["parents_per_round"])]
     pairs = partitions_of(spec["streams"], batch)
     context.set_custom_status(pg.status("syncing", run["run_id"], tally))
+    failed_streams: dict[str, PartitionResult] = spec.get("failed_streams") or {}
 
-    def start(index: int) -> TaskBase:
+    def start(index: int) -> TaskBase | None:
         stream, parent_id = pairs[index]
+        if stream in failed_streams:  # a missing permission fails every parent alike: do not ask Graph again
+            return None
         return _partition_task(context, run, stream, parent_id)
 
-    def finished(index: int, task: TaskBase) -> PartitionResult:
+    def finished(index: int, task: TaskBase | None) -> PartitionResult:
         stream, parent_id = pairs[index]
-        result = _partition_outcome(task, stream, parent_id)
+        if task is None:
+            result = _not_attempted(failed_streams[stream], parent_id)
+        else:
+            result = _partition_outcome(task, stream, parent_id)
+            if result["status"] == "failed" and result.get("failure_scope") == "stream":
+                failed_streams.setdefault(stream, result)
         pg.add_result(tally[stream], result)
         context.set_custom_status(pg.status("syncing", run["run_id"], tally))
         return result
@@ -229,7 +238,8 @@ def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
                                                                          "results": results})
     next_offset = offset + len(batch)
     if next_offset < len(parent_ids):
-        context.continue_as_new({**spec, "offset": next_offset, "round": round_ + 1, "tally": tally})
+        context.continue_as_new({**spec, "offset": next_offset, "round": round_ + 1, "tally": tally,
+                                 "failed_streams": failed_streams})
         return None
     return ChunkOutcome(parents=len(parent_ids), tally=tally)
 
@@ -238,18 +248,25 @@ def bounded(
     context: df.DurableOrchestrationContext,
     count: int,
     limit: int,
-    start: Callable[[int], TaskBase],
-    finished: Callable[[int, TaskBase], Any],
+    start: Callable[[int], TaskBase | None],
+    finished: Callable[[int, Any], Any],
 ) -> Generator[TaskBase, Any, list[Any]]:
     """Run `count` tasks with at most `limit` in flight; results in index order. A sliding window, not waves,
-    so one slow mailbox does not hold back the next fifty."""
+    so one slow mailbox does not hold back the next fifty. `start` may return None: nothing to run, and
+    `finished(index, None)` supplies the result at once."""
     results: list[Any] = [None] * count
     running: dict[TaskBase, int] = {}
     next_index = 0
     while next_index < count or running:
         while next_index < count and len(running) < max(1, limit):
-            running[start(next_index)] = next_index
+            task = start(next_index)
+            if task is None:
+                results[next_index] = finished(next_index, None)
+            else:
+                running[task] = next_index
             next_index += 1
+        if not running:
+            continue
         winner = yield context.task_any(list(running))
         index = running.pop(winner)
         results[index] = finished(index, winner)
@@ -284,6 +301,15 @@ def _group_outcome(task: TaskBase, group: ParentGroup) -> GroupOutcome:
                         f"could not copy {stream} per {group['parent_stream']}: {_error_text(task)}")
                 for stream in group["streams"]]
     return GroupOutcome(parent_stream=group["parent_stream"], parents=0, tally={}, failures=failures)
+
+
+def _not_attempted(first: PartitionResult, parent_id: str | None) -> PartitionResult:
+    """The stream-wide failure seen on another parent, recorded for this one without a request."""
+    result = _failed(first["stream"], parent_id, first.get("error_code", "Failed"), first.get("error_message", ""))
+    result["reason"] = f"not attempted: the stream failed for every parent ({first.get('error_code')})"
+    result["failure_scope"] = "stream"
+    result["retryable"] = bool(first.get("retryable", False))
+    return result
 
 
 def _failed(stream: str, parent_id: str | None, code: str, message: str) -> PartitionResult:

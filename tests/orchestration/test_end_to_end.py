@@ -168,8 +168,8 @@ async def test_timer_run_copies_every_stream(stack, app_env, functions, expected
 
 async def test_missing_permission_fails_its_streams_only_and_withholds_success(
         stack, app_env, functions, expected, vault_writer, monkeypatch):  # noqa: F811
-    roles = [r for r in ORACLE_ROLES if r != "AuditLog.Read.All"]
-    app = stack.admin.register_app(roles=roles, secret=True, display_name="no audit logs")
+    roles = [r for r in ORACLE_ROLES if r not in ("AuditLog.Read.All", "Mail.Read")]
+    app = stack.admin.register_app(roles=roles, secret=True, display_name="no audit logs, no mail")
     secret_name = unique("no-audit")
     await set_vault_secret(stack, vault_writer, secret_name, app["secret"]["value"])
     monkeypatch.setenv("GRAPH_CLIENT_ID", app["client_id"])
@@ -186,11 +186,17 @@ async def test_missing_permission_fails_its_streams_only_and_withholds_success(
     assert not await success_marker_exists(summary)
     partitions = (await manifest(summary))["partitions"]
     failed = [p for p in partitions if p["status"] == "failed"]
-    assert sorted(p["stream"] for p in failed) == ["audit_logs_directory", "audit_logs_signins"]
-    assert all("AuditLog.Read.All" in p["error_message"] for p in failed)
+    assert {p["stream"] for p in failed} == {"audit_logs_directory", "audit_logs_signins", "mail_messages"}
+    for p in failed:
+        permission = "Mail.ReadBasic.All" if p["stream"] == "mail_messages" else "AuditLog.Read.All"
+        assert permission in p["error_message"], p
+    mail = [p for p in partitions if p["stream"] == "mail_messages"]
+    assert len(mail) == len(expected["users"])
+    asked = [p for p in mail if p["requests"] > 0]
+    assert len(asked) < len(mail) / 2, "a stream-wide failure is not repeated for every mailbox"
     assert all(p["status"] in ("ok", "skipped") for p in partitions if p not in failed)
     pairs = await copied_pairs(partitions)
-    for stream in set(CATALOG) - {"audit_logs_directory", "audit_logs_signins"}:
+    for stream in set(CATALOG) - {"audit_logs_directory", "audit_logs_signins", "mail_messages"}:
         assert Counter(pairs[stream]) == Counter(expected[stream]), stream
 
 

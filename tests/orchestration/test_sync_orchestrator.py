@@ -220,3 +220,24 @@ def test_orchestrators_are_generators(name):
     import inspect
 
     assert inspect.isgeneratorfunction(index.orchestrator(name))
+
+
+async def test_a_stream_wide_failure_is_not_repeated_for_every_parent():
+    def behaviour(stream, parent, attempt):
+        if stream == "mail_messages":
+            return partition(stream, parent, "failed", error_code="ErrorAccessDenied", failure_scope="stream",
+                             retryable=False, error_message="grant Mail.ReadBasic.All", request_id="r-1")
+        return None
+
+    tenant = SimulatedTenant.users(60, ["users", "mail_messages", "contacts"], chunk_size=50, behaviour=behaviour)
+    _, done = await sync(tenant, limits={"partitions_in_flight": 4, "chunks_in_flight": 2, "parents_per_round": 10})
+    assert done.status == "Completed", done.error
+    [results] = tenant.manifest_inputs
+    mail = [r for r in results if r["stream"] == "mail_messages"]
+    assert len(mail) == 60 and all(r["status"] == "failed" and "Mail.ReadBasic.All" in r["error_message"]
+                                   for r in mail)
+    attempted = [key for kind, key in tenant.calls if kind == names.SYNC_PARTITION and key[0] == "mail_messages"]
+    assert 1 <= len(attempted) <= 2 * 2, attempted  # at most the in-flight window, once per chunk
+    assert sum(1 for r in mail if r.get("reason", "").startswith("not attempted")) == 60 - len(attempted)
+    assert all(r["status"] == "ok" for r in results if r["stream"] == "contacts")
+    assert done.output["failed"] == 60
