@@ -107,6 +107,9 @@ class Azurite:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,  # PR_SET_PDEATHSIG must be set in the child before exec
+            # Own process group: a Ctrl-C/killpg aimed at the stack must not reach Azurite directly. It handles
+            # only the first SIGTERM (then flushes its metadata DB); a second one kills it mid-flush.
+            start_new_session=True,
             cwd=str(self.location),
         )
         try:
@@ -160,6 +163,14 @@ class Azurite:
                 drain.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await drain
+
+    async def kill(self) -> None:
+        """A crash, not a shutdown: SIGKILL, so unsaved metadata (up to its 5 s autosave) is lost as in a crash."""
+        proc = self._proc
+        if proc is not None:
+            self.kill_now()
+            await proc.wait()
+        await self.stop()
 
     async def restart(self) -> AzuritePorts:
         await self.stop()

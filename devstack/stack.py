@@ -318,15 +318,17 @@ class Stack:
             self._temp = None
 
     async def _azurite_control(self, request: web.Request) -> web.Response:
-        """`POST /_admin/stack/azurite/{stop|start|restart}` on the Entra port: storage outages for fault tests.
+        """`POST /_admin/stack/azurite/{stop|kill|start|restart}` on the Entra port: storage outages for fault tests.
         Azurite comes back on the same ports and location, so clients and blobs survive."""
         action = request.match_info["action"]
         if self.azurite is None:
             return web.json_response({"error": "Azurite is not part of this stack"}, status=409)
         if action == "stop":
             await self.azurite.stop()
+        elif action == "kill":
+            await self.azurite.kill()
         elif action in {"start", "restart"}:
             await (self.azurite.start() if action == "start" and self.azurite.pid is None else self.azurite.restart())
         else:
-            return web.json_response({"error": f"action: {action!r}; use stop, start or restart"}, status=400)
+            return web.json_response({"error": f"action: {action!r}; use stop, kill, start or restart"}, status=400)
         return web.json_response({"running": self.azurite.pid is not None, "pid": self.azurite.pid})

@@ -7,7 +7,6 @@ ssl context) so those variables can never decide what is trusted.
 
 from __future__ import annotations
 
-import importlib
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -22,19 +21,7 @@ from devstack.env import StackEnv
 from devstack.process import StackProcess, start_stack
 
 # Small tenant and no throttling by default; tests switch throttling on through the Graph admin API.
-STACK_ARGS: tuple[str, ...] = ("--users", "30", "--throttle", "off", "--seed", "7")
-
-
-def _graph_emulator_present() -> bool:
-    try:
-        graph, tenant = importlib.import_module("devstack.graph"), importlib.import_module("devstack.tenant")
-    except ImportError:
-        return False
-    return hasattr(graph, "create_app") and hasattr(tenant, "build_tenant")
-
-
-if not _graph_emulator_present():
-    STACK_ARGS = (*STACK_ARGS, "--no-graph")
+STACK_ARGS = ("--users", "30", "--throttle", "off", "--seed", "7")
 
 
 def ca_session(ca_bundle: str | Path) -> requests.Session:
