@@ -18,14 +18,10 @@ from devstack.graph import GraphSettings, create_app, service_of
 from devstack.graph.permissions import PERMISSIONS
 from devstack.graph.serve import start_https
 from devstack.graph.service import GraphService
+from devstack.tenant import build_tenant
 from devstack.tenant.model import Record, Tenant
 from devstack.tenant.sizes import TenantSizes
 from devstack.tokens import GRAPH_RESOURCE, KeySet, SigningKey, TokenVerifier, access_token_claims
-
-try:
-    from devstack.tenant import build_tenant  # type: ignore[attr-defined,unused-ignore]
-except ImportError:  # the tenant package exports build_tenant once complete
-    from devstack.tenant.tenant import DemoTenant as build_tenant  # type: ignore[assignment,unused-ignore]
 
 ALL_ROLES = sorted({role for roles in PERMISSIONS.values() for role in roles})
 
