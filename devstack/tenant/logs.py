@@ -232,17 +232,16 @@ class Logs:
                 "applications": {"includeApplications": apps, "excludeApplications": [], "includeUserActions": [],
                                  "includeAuthenticationContextClassReferences": [], "applicationFilter": None},
                 "users": {
-                    "includeUsers": [] if guests or "administrators" in name else ["All"],
+                    # the legacy guest selector: msgraph-sdk cannot parse the newer flags-enum string
+                    # (guestOrExternalUserTypes: "internalGuest,b2bCollaborationGuest")
+                    "includeUsers": ["GuestsOrExternalUsers"] if guests else [] if "administrators" in name
+                    else ["All"],
                     "excludeUsers": [break_glass],
                     "includeGroups": [],
                     "excludeGroups": [lay.group_id(0)] if lay.sizes.groups and k % 2 else [],
                     "includeRoles": admins if "administrators" in name else [],
                     "excludeRoles": [],
-                    "includeGuestsOrExternalUsers": {
-                        "guestOrExternalUserTypes": "internalGuest,b2bCollaborationGuest,b2bCollaborationMember",
-                        "externalTenants": {"@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants",
-                                            "membershipKind": "all"},
-                    } if guests else None,
+                    "includeGuestsOrExternalUsers": None,
                     "excludeGuestsOrExternalUsers": None,
                 },
             },

@@ -58,6 +58,11 @@ MODIFIED_FIELDS: dict[str, tuple[str, ...]] = {
     "chatMessages": ("lastModifiedDateTime", "lastEditedDateTime"), "chats": ("lastUpdatedDateTime",),
     "conditionalAccessPolicies": ("modifiedDateTime",),
 }
+# properties a generated record may lack (facets), which a created record may still set
+OPTIONAL_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "driveItems": ("file", "folder", "image", "photo", "shared", "video", "audio", "package", "specialFolder",
+                   "remoteItem", "location", "malware"),
+}
 BASE_KIND = {"folderMessages": "messages", "folderContacts": "contacts", "groupMembers": "groupMembers"}
 
 
@@ -154,7 +159,8 @@ class Planner:
         from devstack.tenant.templates import fresh_record
 
         base = fresh_record(self.t, kind, parents, self.seq + 1, given)
-        unknown = sorted(k for k in given if k not in base and not k.startswith("@odata."))
+        optional = OPTIONAL_PROPERTIES.get(BASE_KIND.get(kind, kind), ())
+        unknown = sorted(k for k in given if k not in base and k not in optional and not k.startswith("@odata."))
         if unknown:
             raise ValueError(f"unknown {kind} properties {unknown}; use Graph v1.0 property names such as "
                              f"{sorted(k for k in base if not k.startswith('@'))[:12]}")

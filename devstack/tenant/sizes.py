@@ -36,7 +36,7 @@ class TenantSizes:
     service_principals: int = 12
     directory_roles: int = 6
     members_per_role: int = 2
-    conditional_access_policies: int = 5
+    conditional_access_policies: int = 8
 
     def __post_init__(self) -> None:
         for f in fields(self):
