@@ -121,9 +121,14 @@ async def run(outer: GraphRequest, items: list[dict[str, Any]], handle: ItemHand
     responses = []
     for item in items:
         res = results[str(item["id"]).lower()]
-        headers = {k: v for k, v in res.headers.items() if k in _INNER_HEADERS}
-        if res.body is not None:
+        # Inner headers as json-batching.md shows them: OData headers on success, plain JSON on errors.
+        headers = {"Cache-Control": "no-cache"}
+        headers.update({k: v for k, v in res.headers.items() if k in _INNER_HEADERS})
+        if res.body is not None and res.status < 400:
+            headers["OData-Version"] = "4.0"
             headers["Content-Type"] = ODATA_JSON
+        elif res.body is not None:
+            headers["Content-Type"] = "application/json"
         entry: dict[str, Any] = {"id": item["id"], "status": res.status, "headers": headers}
         if res.body is not None:
             entry["body"] = res.body

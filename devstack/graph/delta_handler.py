@@ -118,9 +118,10 @@ def serve_delta(
 
     size = int(q.get("top") or 10)
     select = tuple(q["sel"]) if q.get("sel") else None
-    include_members = ep.name == "groups_delta" and select is not None and any(s.lower() == "members" for s in select)
+    # groups/delta tracks membership by default and when `members` is selected (group-delta.md examples).
+    include_members = ep.name == "groups_delta" and (select is None or any(s.lower() == "members" for s in select))
     proj_select = tuple(s for s in select if s.lower() != "members") if select else None
-    if include_members and not proj_select:
+    if include_members and select is not None and not proj_select:
         proj_select = ("id",)
     filt = query.parse_options(ep, [("$filter", q["f"])], {}).filter if q.get("f") else None
     window = (q["ws"], q["we"]) if q.get("ws") else None
@@ -148,14 +149,11 @@ def serve_delta(
             for value in values:
                 members = svc.tenant.collection("groupMembers", str(value["id"]))
                 value["members@delta"] = rules.members_delta(members.iter_from(0) if members else [])
-        body["value"] = values
         if result.next_start is not None:
             payload = {**base_payload, "q": q, "ph": "i", "s": seq0, "o": result.next_start, "t": issued}
-            body["@odata.nextLink"] = _link(svc, req, ep, payload, final=False)
-        else:
-            payload = {**base_payload, "q": q, "ph": "d", "s": seq0, "t": svc.wall_clock()}
-            body["@odata.deltaLink"] = _link(svc, req, ep, payload, final=True)
-        return GraphResponse(200, body, endpoint=ep.name)
+            return _respond(ep, body, values, "@odata.nextLink", _link(svc, req, ep, payload, final=False))
+        payload = {**base_payload, "q": q, "ph": "d", "s": seq0, "t": svc.wall_clock()}
+        return _respond(ep, body, values, "@odata.deltaLink", _link(svc, req, ep, payload, final=True))
 
     since = int(state["s"])
     upto = int(state["u"]) if phase == "c" else svc.tenant.current_seq()
@@ -173,13 +171,21 @@ def serve_delta(
     else:
         page = rendered[offset:offset + size]
         next_offset = offset + len(page)
-    body["value"] = page
     if next_offset < len(rendered):
         payload = {**base_payload, "q": q, "ph": "c", "s": since, "u": upto, "o": next_offset, "t": issued}
-        body["@odata.nextLink"] = _link(svc, req, ep, payload, final=False)
+        return _respond(ep, body, page, "@odata.nextLink", _link(svc, req, ep, payload, final=False))
+    payload = {**base_payload, "q": q, "ph": "d", "s": upto, "t": svc.wall_clock()}
+    return _respond(ep, body, page, "@odata.deltaLink", _link(svc, req, ep, payload, final=True))
+
+
+def _respond(ep: Endpoint, body: dict[str, Any], values: list[Record], link_name: str, link: str) -> GraphResponse:
+    """Directory and Outlook put the link before `value` (user-delta.md, group-delta.md); OneDrive after it."""
+    if ep.delta == "drive":
+        body["value"] = values
+        body[link_name] = link
     else:
-        payload = {**base_payload, "q": q, "ph": "d", "s": upto, "t": svc.wall_clock()}
-        body["@odata.deltaLink"] = _link(svc, req, ep, payload, final=True)
+        body[link_name] = link
+        body["value"] = values
     return GraphResponse(200, body, endpoint=ep.name)
 
 
