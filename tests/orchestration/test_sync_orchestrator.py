@@ -241,3 +241,34 @@ async def test_a_stream_wide_failure_is_not_repeated_for_every_parent():
     assert sum(1 for r in mail if r.get("reason", "").startswith("not attempted")) == 60 - len(attempted)
     assert all(r["status"] == "ok" for r in results if r["stream"] == "contacts")
     assert done.output["failed"] == 60
+
+
+def test_first_episodes_history_in_actions_out():
+    """The run orchestrator's wire-level behaviour for hand-built histories (what the extension would send)."""
+    from datetime import UTC, datetime, timedelta
+
+    fn = FunctionIndex.from_app(function_app.app).orchestrator(names.SYNC_RUN)
+    t0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    request = json.dumps({"tenant_id": TENANT, "trigger": "timer", "overrides": {}})
+    history = [h.orchestrator_started(t0), h.execution_started(t0, names.SYNC_RUN, request)]
+    first = run_episode(fn, "sync-x", history, request)
+    [plan_call] = first.actions
+    assert plan_call["actionType"] == 1 and plan_call["functionName"] == names.PLAN_SYNC
+    assert plan_call["retryOptions"] == {"firstRetryIntervalInMilliseconds": 5000, "maxNumberOfAttempts": 3}
+    run = json.loads(plan_call["input"])
+    assert run["started_at"] == "2026-01-02T03:04:05Z" and run["trigger"] == "timer"
+    assert first.custom_status["phase"] == "planning"
+
+    plan = plan_run(CATALOG, CATALOG)
+    t1 = t0 + timedelta(seconds=2)
+    history += [h.task_scheduled(t0, 0, names.PLAN_SYNC, plan_call["input"]), h.orchestrator_completed(t0),
+                h.orchestrator_started(t1), h.task_completed(t1, 0, json.dumps(plan))]
+    second = run_episode(fn, "sync-x", history, request)
+    fanned = second.actions[1:]
+    partitions = [a for a in fanned if a["actionType"] == 1]
+    groups = [a for a in fanned if a["actionType"] == 2]
+    assert [json.loads(a["input"])["stream"] for a in partitions] == plan["single"]
+    assert {a["instanceId"] for a in groups} == {f"sync-x:{g['parent_stream']}" for g in plan["groups"]}
+    assert second.state["actions"][0][1]["actionType"] == 11  # one task_any over everything in flight
+    assert second.custom_status["streams"]["users"]["total"] == 1
+    assert json.loads(partitions[0]["input"])["run"]["run_id"] == run["run_id"]  # new_uuid is replay-stable
