@@ -104,7 +104,10 @@ class GraphService:
         try:
             return await self._dispatch(req, ep, keys, claims, fault)
         except GraphError as err:
-            return error_response(req, err, ep.name)
+            response = error_response(req, err, ep.name)
+            if ep.family == "directory":  # the directory reports the RU charge on errors too (json-batching.md)
+                response.headers.setdefault("x-ms-resource-unit", "1")
+            return response
         except Exception:
             # Graph answers its own bugs with a 500 in its error envelope; keep the traceback for the stack log.
             log.exception("graph emulator failure on %s %s", req.method, req.raw_path)
