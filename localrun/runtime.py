@@ -45,6 +45,7 @@ class RuntimeOptions:
     max_episodes: int = 100_000
     max_generations: int = 1_000  # continue_as_new cap
     redeliver: Redeliver | None = None  # (activity, input, delivery) -> lose this delivery's result?
+    activity_timeout: float | None = None  # seconds; like host.json functionTimeout, a slow activity fails
 
 
 @dataclass(slots=True)
@@ -279,6 +280,19 @@ class DurableRuntime:
         return moment + timedelta(milliseconds=work.retry_interval_ms or 0)
 
     async def _perform(self, instance: Instance, work: PendingWork, completions: asyncio.Queue[_Completion]) -> None:
+        try:
+            await self._perform_unguarded(instance, work, completions)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a runtime bug must fail the task, never leave the orchestration waiting
+            log.exception("local runtime failed to perform task %s of %s", work.task_id, instance.instance_id)
+            if isinstance(work.task_id, int):
+                fail = h.sub_orchestration_failed if work.kind == "sub_orchestration" else h.task_failed
+                event = fail(self.now(), work.task_id, f"{type(exc).__name__}: {exc}", "local runtime")
+                await completions.put(_Completion(work.task_id, [event]))
+
+    async def _perform_unguarded(self, instance: Instance, work: PendingWork,
+                                 completions: asyncio.Queue[_Completion]) -> None:
         moment = self.now()
         if work.kind == "activity":
             assert isinstance(work.task_id, int)
@@ -318,7 +332,11 @@ class DurableRuntime:
             instance.metrics.deliveries += 1
             try:
                 async with self._pool:
-                    result_json = await activity.invoke(work.input_json)
+                    result_json = await asyncio.wait_for(activity.invoke(work.input_json),
+                                                         self.options.activity_timeout)
+            except TimeoutError:
+                reason = f"Timeout: activity {work.name} ran longer than {self.options.activity_timeout}s"
+                return h.task_failed(self.now(), work.task_id, reason, "")
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 return h.task_failed(self.now(), work.task_id, reason, traceback.format_exc(limit=5))

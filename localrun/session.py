@@ -73,7 +73,8 @@ async def run_sync(
     activities.settings.cache_clear()
     settings = load_settings()
     runtime = DurableRuntime(FunctionIndex.from_app(function_app.app),
-                             RuntimeOptions(max_concurrent_activities=concurrency, virtual_timers=False))
+                             RuntimeOptions(max_concurrent_activities=concurrency, virtual_timers=False,
+                                                            activity_timeout=3600.0))
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:

@@ -7,6 +7,7 @@ continue_as_new, custom status): an SDK upgrade that changes them fails here fir
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -44,6 +45,20 @@ def flaky(key: str) -> str:
 @app.activity_trigger(input_name="payload")
 def boom(payload: Any) -> None:
     raise ValueError("no such mailbox")
+
+
+@app.activity_trigger(input_name="seconds")
+async def slow(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return "finished"
+
+
+@app.orchestration_trigger(context_name="context")
+def patient(context: df.DurableOrchestrationContext):
+    try:
+        return (yield context.call_activity("slow", 30))
+    except Exception as exc:
+        return str(exc).splitlines()[0]
 
 
 @app.orchestration_trigger(context_name="context")
@@ -259,3 +274,10 @@ async def test_lost_activity_results_are_delivered_again():
     done = await run(runtime, "fan_out", 3)
     assert done.output == 5 and lost == [1]
     assert done.metrics.deliveries == done.metrics.activities + 1
+
+
+async def test_an_activity_over_its_time_limit_fails_instead_of_hanging():
+    runtime = DurableRuntime(FunctionIndex.from_app(app), RuntimeOptions(activity_timeout=0.2))
+    done = await run(runtime, "patient")
+    assert done.status == "Completed"
+    assert done.output.startswith("Timeout: activity slow ran longer than 0.2s")
