@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ BUSY_STATES = frozenset({
     df.OrchestrationRuntimeStatus.ContinuedAsNew, df.OrchestrationRuntimeStatus.Suspended,
 })
 HttpHandler = Callable[..., Awaitable[func.HttpResponse]]
+# Instance ids go into the extension's RPC URL: nothing that could add a path segment or a query parameter.
+INSTANCE_ID = re.compile(r"[A-Za-z0-9_:-]{1,200}")
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -138,6 +141,9 @@ async def start_sync(req: func.HttpRequest, client: df.DurableOrchestrationClien
 async def get_sync(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Status and live per-stream progress of one run."""
     instance_id = req.route_params.get("id", "")
+    if not INSTANCE_ID.fullmatch(instance_id):
+        return _json(400, {"error": "invalid sync id", "problems": [
+            "id: must be 1-200 letters, digits, '-', '_' or ':'; use the id POST /api/syncs returned"]})
     status = await client.get_status(instance_id)
     if not status:
         return _json(404, {"error": f"no sync with id {instance_id!r}; POST /api/syncs returns the id"})

@@ -170,6 +170,9 @@ async def test_status_reports_progress_and_the_summary(functions, world):
     assert body["streams"]["mail_messages"]["done"] == 2
     missing = await functions["get_sync"](req=get("syncs/nope", id="nope"), client=host.client_binding)
     assert missing.status_code == 404
+    for hostile in ("x?showInput=true", "x/terminate", "", "a" * 201):
+        refused = await functions["get_sync"](req=get("syncs/x", id=hostile), client=host.client_binding)
+        assert refused.status_code == 400, hostile
 
 
 async def test_timer_starts_one_run_per_tenant(functions, world, monkeypatch):
