@@ -18,7 +18,7 @@ from tests.devstack.test_graph_support import GraphHarness
 pytestmark = pytest.mark.timeout(240)
 
 # api-reference/v1.0/api/user-delta.md, Example 1 response (default properties).
-USER_DELTA = {
+USER_DELTA: dict[str, Any] = {
     "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
     "@odata.nextLink": "https://graph.microsoft.com/v1.0/users/delta?$skiptoken=pqwSUjGYvb3jQpbwVAwEL7yuI3dU1LecfkkfLPtnIjsXoYQp_dpA3cNJWc",
     "value": [{
@@ -30,7 +30,7 @@ USER_DELTA = {
 }
 
 # api-reference/v1.0/api/group-delta.md, Response 1 (members@delta present by default; truncated in the docs).
-GROUP_DELTA = {
+GROUP_DELTA: dict[str, Any] = {
     "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups",
     "@odata.nextLink": "https://graph.microsoft.com/v1.0/groups/delta?$skiptoken=pqwSUjGYvb3jQpbwVAwEL7yuI3dU1LecfkkfLPtnIjvY1FSSc_",
     "value": [{
@@ -43,7 +43,7 @@ GROUP_DELTA = {
 }
 
 # api-reference/v1.0/api/user-list-messages.md, Example 1 ($select=sender,subject).
-MESSAGES_SELECT = {
+MESSAGES_SELECT: dict[str, Any] = {
     "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users('bb8775a4-4d8c-42cf-a1d4-4d58c2bb668f')/messages(sender,subject)",
     "value": [{
         "@odata.etag": "W/\"CQAAABYAAADHcgC8Hl9tRZ/hc1wEUs1TAAAwR4Hg\"", "id": "AAMkAGUAAAwTW09AAA=",
@@ -53,7 +53,7 @@ MESSAGES_SELECT = {
 }
 
 # concepts/json-batching.md, "Example JSON batch response", items 3 and 5.
-BATCH_RESPONSE = {
+BATCH_RESPONSE: dict[str, Any] = {
     "responses": [
         {"id": "3", "status": 403,
          "headers": {"Cache-Control": "no-cache", "x-ms-resource-unit": "1", "Content-Type": "application/json"},
@@ -74,7 +74,7 @@ BATCH_RESPONSE = {
 }
 
 # concepts/throttling.md (ms.date 11/11/2022), "Sample response".
-THROTTLED = {"error": {"code": "TooManyRequests", "innerError": {
+THROTTLED: dict[str, Any] = {"error": {"code": "TooManyRequests", "innerError": {
     "code": "429", "date": "2020-08-18T12:51:51", "message": "Please retry after",
     "request-id": "94fb3b52-452a-4535-a601-69e0a90e3aa2", "status": "429"}, "message": "Please retry again later."}}
 
