@@ -14,7 +14,7 @@ from typing import Any
 from devstack.tenant import ids, vocab
 from devstack.tenant.layout import Layout
 from devstack.tenant.people import person
-from devstack.tenant.rng import digest, iso, number, rng, spread
+from devstack.tenant.rng import digest, iso, number, random_guid, rng, spread
 
 Record = dict[str, Any]
 
@@ -133,6 +133,7 @@ class Directory:
         plans = [(EXCHANGE_PLAN, "exchange"), (SHAREPOINT_PLAN, "SharePoint"), (TEAMS_PLAN, "TeamspaceAPI")]
         last_sign_in = lay.anchor - timedelta(minutes=r.randrange(10, 60 * 24 * 40))
         disabled = not p.guest and i != 0 and r.random() < 0.03
+        request_id = random_guid(r)
         user: Record = {
             "id": p.id,
             "deletedDateTime": None,
@@ -208,11 +209,11 @@ class Directory:
             "showInAddressList": None,
             "signInActivity": {
                 "lastSignInDateTime": iso(last_sign_in),
-                "lastSignInRequestId": ids.guid(self.seed, "signin-req", i),
+                "lastSignInRequestId": request_id,
                 "lastNonInteractiveSignInDateTime": iso(last_sign_in + timedelta(minutes=7)),
-                "lastNonInteractiveSignInRequestId": ids.guid(self.seed, "signin-req-ni", i),
+                "lastNonInteractiveSignInRequestId": random_guid(r),
                 "lastSuccessfulSignInDateTime": iso(last_sign_in),
-                "lastSuccessfulSignInRequestId": ids.guid(self.seed, "signin-req", i),
+                "lastSuccessfulSignInRequestId": request_id,
             } if not disabled else None,
             "signInSessionsValidFromDateTime": iso(created),
             "state": None if p.guest else state,

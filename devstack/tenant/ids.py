@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import uuid
 
 from devstack.tenant.rng import digest
@@ -71,19 +72,26 @@ OUTLOOK_TAGS = {"message": 1, "event": 2, "contact": 3, "mailFolder": 4, "contac
 _OUTLOOK_PREFIX = b"\x00\x03\x24\x00"
 
 
-def outlook_id(seed: int, tag: str, user_id: str, folder: int, index: int) -> str:
-    """Exchange-style id: mailbox GUID text, store GUIDs, then folder number and item index (base64, with `=`)."""
+@functools.lru_cache(maxsize=4096)
+def _outlook_head(seed: int, user_id: str, folder: int, is_folder: bool) -> bytes:
+    """The part of an Outlook id shared by every item of one folder (mailbox GUID text and store GUIDs)."""
     store = digest(seed, "store", user_id)
     folder_store = digest(seed, "folder-store", user_id, folder)
+    marker = b"\x00\x2e\x00\x00\x00\x00\x00" if is_folder else b"\x00\x46\x00\x00\x00\x00\x00"
+    return _OUTLOOK_PREFIX + user_id.encode("ascii") + marker + folder_store + (
+        b"\x01\x00" if is_folder else b"\x07\x00") + store
+
+
+def outlook_id(seed: int, tag: str, user_id: str, folder: int, index: int) -> str:
+    """Exchange-style id: mailbox GUID text, store GUIDs, then folder number and item index (base64, with `=`)."""
     if tag in ("mailFolder", "contactFolder"):
-        body = b"\x00\x2e\x00\x00\x00\x00\x00" + folder_store + b"\x01\x00" + store
+        head = _outlook_head(seed, user_id, folder, True)
         tail = b"\x00\x00\x00\x00" + bytes([OUTLOOK_TAGS[tag], folder]) + index.to_bytes(2, "big")
     else:
+        head = _outlook_head(seed, user_id, folder, False)
         item = digest(seed, tag, user_id, index, size=12)
-        body = b"\x00\x46\x00\x00\x00\x00\x00" + folder_store + b"\x07\x00" + store
-        body += b"\x00\x00" + bytes([OUTLOOK_TAGS[tag], folder]) + index.to_bytes(4, "big") + item
-        tail = b"\x00\x00\x00\x00\x00\x00"
-    return base64.b64encode(_OUTLOOK_PREFIX + user_id.encode("ascii") + body + tail).decode("ascii")
+        tail = b"\x00\x00" + bytes([OUTLOOK_TAGS[tag], folder]) + index.to_bytes(4, "big") + item + bytes(6)
+    return base64.b64encode(head + tail).decode("ascii")
 
 
 def outlook_parse(seed: int, value: str) -> tuple[str, str, int, int] | None:

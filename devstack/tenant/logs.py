@@ -10,7 +10,7 @@ from devstack.tenant import ids, vocab
 from devstack.tenant.directory import FIRST_PARTY, ROLE_TEMPLATES
 from devstack.tenant.layout import Layout
 from devstack.tenant.people import person
-from devstack.tenant.rng import iso, iso_ms, number, rng, spread
+from devstack.tenant.rng import iso, iso_ms, number, random_guid, rng, spread
 
 Record = dict[str, Any]
 
@@ -99,7 +99,7 @@ class Logs:
         return {
             "id": self.audit_id(k),
             "category": category,
-            "correlationId": ids.guid(self.seed, "audit-corr", k),
+            "correlationId": random_guid(r),
             "result": "failure" if failed else "success",
             "resultReason": "Microsoft.Online.Workflows.ObjectAlreadyExistsException" if failed else "",
             "activityDisplayName": activity,
@@ -151,7 +151,7 @@ class Logs:
             "ipAddress": f"{20 + r.randrange(200)}.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(256)}"
             if r.random() < 0.9 else f"2001:db8::{r.randrange(65535):x}",
             "clientAppUsed": r.choice(("Browser", "Mobile Apps and Desktop clients", "Exchange ActiveSync")),
-            "correlationId": ids.guid(self.seed, "signin-corr", k),
+            "correlationId": random_guid(r),
             "conditionalAccessStatus": "failure" if failure else r.choice(("success", "notApplied")),
             "isInteractive": interactive,
             "riskDetail": "none",

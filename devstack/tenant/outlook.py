@@ -8,6 +8,7 @@ slice of the same sequence and both views page in O(n).
 from __future__ import annotations
 
 import base64
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -23,8 +24,13 @@ TIME_ZONES = ("Pacific Standard Time", "Eastern Standard Time", "W. Europe Stand
               "Tokyo Standard Time", "UTC", "GMT Standard Time")
 
 
-def _etag(seed: int, *parts: object) -> tuple[str, str]:
-    key = base64.b64encode(b"\x09\x00\x00\x00\x16\x00\x00\x00" + digest(seed, "ck", *parts, size=16)).decode()
+@functools.lru_cache(maxsize=8192)
+def _folder_id(seed: int, tag: str, user_id: str, folder: int) -> str:
+    return ids.outlook_id(seed, tag, user_id, folder, 0)
+
+
+def _etag(seed: int, *parts: object, raw: bytes | None = None) -> tuple[str, str]:
+    key = base64.b64encode(b"\x09\x00\x00\x00\x16\x00\x00\x00" + (raw or digest(seed, "ck", *parts, size=16))).decode()
     return key, f'W/"{key}"'
 
 
@@ -35,7 +41,7 @@ class Outlook:
 
     # --- folders -----------------------------------------------------------------------------------------------
     def mail_folder_id(self, user_id: str, folder: int) -> str:
-        return ids.outlook_id(self.seed, "mailFolder", user_id, folder, 0)
+        return _folder_id(self.seed, "mailFolder", user_id, folder)
 
     def mail_folder(self, user_id: str, u: int | None, folder: int) -> Record:
         total = self.layout.folder_count(u, folder) if u is not None else 0
@@ -52,7 +58,7 @@ class Outlook:
         }
 
     def contact_folder_id(self, user_id: str, folder: int) -> str:
-        return ids.outlook_id(self.seed, "contactFolder", user_id, folder, 0)
+        return _folder_id(self.seed, "contactFolder", user_id, folder)
 
     def contact_folder(self, user_id: str, folder: int) -> Record:
         parent = self.contact_folder_id(user_id, ROOT_FOLDER)
@@ -93,7 +99,8 @@ class Outlook:
                 f"<body><div>{text}</div><div><br></div><div>— {sender['name']}</div></body></html>")
         draft = well_known == "drafts"
         flagged = r.random() < 0.08
-        change_key, etag = _etag(self.seed, "msg", u, i)
+        blob = digest(self.seed, "msg-bytes", u, i, size=26)  # change key + internet message id
+        change_key, etag = _etag(self.seed, raw=blob[:16])
         conversation = digest(self.seed, "conv", u, i // 3, size=22)
         user_id = owner.id
         item_id = ids.outlook_id(self.seed, "message", user_id, folder, i)
@@ -107,14 +114,14 @@ class Outlook:
             "receivedDateTime": iso(received),
             "sentDateTime": None if draft else iso(sent),
             "hasAttachments": r.random() < 0.15,
-            "internetMessageId": f"<{digest(self.seed, 'imid', u, i, size=10).hex().upper()}@"
+            "internetMessageId": f"<{blob[16:].hex().upper()}@"
                                  f"{'contoso' if not external else 'mail'}.prod.outlook.com>",
             "subject": subject,
             "bodyPreview": text[:255],
             "importance": r.choice(("normal", "normal", "normal", "high", "low")),
             "parentFolderId": self.mail_folder_id(user_id, folder),
-            "conversationId": ids.outlook_id(self.seed, "message", user_id, 0, i // 3)[:-16] + "AQAQ" +
-            base64.b64encode(conversation[:9]).decode(),
+            "conversationId": self.mail_folder_id(user_id, 0)[:-12] + "AQAQ"
+            + base64.b64encode(conversation[:9]).decode(),
             "conversationIndex": base64.b64encode(b"\x01" + conversation).decode(),
             "isDeliveryReceiptRequested": False if not draft else None,
             "isReadReceiptRequested": r.random() < 0.02,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 
 
 def digest(*parts: object, size: int = 16) -> bytes:
     """Stable bytes for an address (parts are joined with a separator that cannot occur in ids)."""
-    text = "\x1f".join(str(p) for p in parts)
+    text = "\x1f".join(map(str, parts))
     return hashlib.blake2b(text.encode("utf-8"), digest_size=size).digest()
 
 
@@ -32,19 +33,25 @@ def rng(*parts: object) -> random.Random:
     return random.Random(number(*parts))
 
 
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is not UTC and moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None)
+
+
 def iso(moment: datetime) -> str:
     """Graph's UTC timestamp form: seconds precision, `Z` suffix."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _naive_utc(moment).isoformat(timespec="seconds") + "Z"
 
 
 def iso_ms(moment: datetime) -> str:
     """Graph's fractional form used by logs and Teams (`2026-01-01T10:00:00.123Z`)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return _naive_utc(moment).isoformat(timespec="milliseconds") + "Z"
 
 
 def local7(moment: datetime) -> str:
     """dateTimeTimeZone.dateTime as Outlook writes it (7 fractional digits, no offset)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000")
+    return _naive_utc(moment).isoformat(timespec="seconds") + ".0000000"
 
 
 def parse_iso(value: str) -> datetime:
@@ -56,3 +63,8 @@ def spread(start: datetime, end: datetime, index: int, count: int, jitter: float
     span = (end - start).total_seconds()
     step = span / max(count, 1)
     return start + timedelta(seconds=step * (index + jitter * 0.9))
+
+
+def random_guid(r: random.Random) -> str:
+    """A v4 GUID drawn from a record's own generator (ids nobody looks up: request, correlation, key ids)."""
+    return str(uuid.UUID(int=r.getrandbits(128), version=4))
