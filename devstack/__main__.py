@@ -6,15 +6,14 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import importlib
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from devstack.env import DEFAULT_ENV_FILE, StackEnv
 from devstack.stack import Stack, StackOptions, Throttle
+from devstack.tenant import TenantSizes
 
 
 def _throttle(value: str) -> Throttle:
@@ -29,13 +28,6 @@ def _throttle(value: str) -> Throttle:
     return scale
 
 
-def _sizes_class() -> Any:
-    try:
-        return importlib.import_module("devstack.tenant.sizes").TenantSizes
-    except ImportError:
-        return None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,27 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--token-lifetime", type=int, help="access-token lifetime in seconds (Entra default 3599)")
     up.add_argument("--no-graph", action="store_true", help="skip the demo tenant and the Graph emulator")
     up.add_argument("--no-azurite", action="store_true", help="skip Azurite")
-    sizes = _sizes_class()
-    if sizes is not None:
-        up.add_argument("--size", default="demo", help="tenant size preset: demo, small, medium, large")
-        for f in dataclasses.fields(sizes):
-            kind = float if f.type in (float, "float") else int
-            up.add_argument(f"--{f.name.replace('_', '-')}", type=kind, dest=f"size_{f.name}",
-                            help=f"tenant size override ({f.name})")
+    up.add_argument("--size", default="demo", help="tenant size preset: demo (default), small, medium, large")
+    for f in dataclasses.fields(TenantSizes):
+        kind = float if f.type in (float, "float") else int
+        up.add_argument(f"--{f.name.replace('_', '-')}", type=kind, dest=f"size_{f.name}", metavar="N",
+                        help=f"override the preset's {f.name}")
     return parser
 
 
 def _options(args: argparse.Namespace) -> StackOptions:
-    sizes = None
-    sizes_cls = _sizes_class()
-    if sizes_cls is not None and not args.no_graph:
-        try:
-            base = sizes_cls.preset(args.size)
-            overrides = {f.name: getattr(args, f"size_{f.name}") for f in dataclasses.fields(sizes_cls)
-                         if getattr(args, f"size_{f.name}", None) is not None}
-            sizes = dataclasses.replace(base, **overrides)
-        except ValueError as exc:
-            raise SystemExit(f"error: {exc}") from None
+    try:
+        base = TenantSizes.preset(args.size)
+        overrides = {f.name: getattr(args, f"size_{f.name}") for f in dataclasses.fields(TenantSizes)
+                     if getattr(args, f"size_{f.name}") is not None}
+        sizes = dataclasses.replace(base, **overrides)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     return StackOptions(
         state_dir=args.state_dir,
         seed=args.seed,

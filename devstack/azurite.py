@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,19 @@ class Azurite:
         ]  # fmt: skip
 
     async def start(self) -> AzuritePorts:
+        """Start on the previous/wanted ports when known; if one is taken meanwhile, fall back to new ports."""
+        pinned = self._wanted or self.ports
+        try:
+            return await self._start_once()
+        except AzuriteError as exc:
+            if pinned is None or "EADDRINUSE" not in str(exc):
+                raise
+        print(f"devstack: Azurite ports {pinned} are taken; starting on new ports (old blob URLs will not resolve)",
+              file=sys.stderr)
+        self._wanted = self.ports = None
+        return await self._start_once()
+
+    async def _start_once(self) -> AzuritePorts:
         if self._proc is not None:
             raise AzuriteError("Azurite is already running; stop() it first")
         if not self._script.exists():

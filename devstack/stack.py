@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -32,8 +31,10 @@ from devstack import ca
 from devstack.azurite import Azurite, AzuritePorts
 from devstack.entra import create_entra_app
 from devstack.env import GraphAppInfo, StackEnv, WorkloadIdentity
+from devstack.graph import GraphSettings, ThrottleSettings, create_app
 from devstack.keyvault import VaultSettings, VaultState, create_keyvault_app
 from devstack.registry import Registry
+from devstack.tenant import Tenant, TenantSizes, build_tenant
 from devstack.tokens import KeySet, SigningKey, TokenVerifier
 
 # Application permissions the 22 streams need (graph-api.md section 7); all granted to the demo app.
@@ -54,7 +55,7 @@ Throttle = Literal["on", "off"] | float
 class StackOptions:
     state_dir: Path | None = None
     seed: int = 1
-    sizes: Any = None  # devstack.tenant.sizes.TenantSizes; None = the tenant's demo preset
+    sizes: TenantSizes = field(default_factory=TenantSizes.demo)
     throttle: Throttle = "on"
     token_lifetime_seconds: int | None = None
     graph: bool = True
@@ -87,12 +88,12 @@ def _fallback_tenant_id(seed: int) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256(f"devstack-tenant-{seed}".encode()).digest()[:16], version=4))
 
 
-def _throttle_settings(module: Any, throttle: Throttle) -> Any:
+def throttle_settings(throttle: Throttle) -> ThrottleSettings:
     if throttle == "off":
-        return module.ThrottleSettings(enabled=False)
+        return ThrottleSettings(enabled=False)
     if throttle == "on":
-        return module.ThrottleSettings(enabled=True)
-    return module.ThrottleSettings(enabled=True, scale=float(throttle))
+        return ThrottleSettings(enabled=True)
+    return ThrottleSettings(enabled=True, scale=float(throttle))
 
 
 class _Server:
@@ -133,6 +134,7 @@ class Stack:
         self.registry: Registry | None = None
         self.vault: VaultState | None = None
         self.env: StackEnv | None = None
+        self._tenant_identity: dict[str, Any] | None = None
 
     async def __aenter__(self) -> StackEnv:
         try:
@@ -163,7 +165,7 @@ class Stack:
             registry.token_lifetime_seconds = opts.token_lifetime_seconds
             registry.save()
 
-        tenant, graph_module = self._build_tenant()
+        tenant = self._build_tenant(saved)
         tenant_id: str = tenant.tenant_id if tenant is not None else _fallback_tenant_id(opts.seed)
         domain: str = tenant.default_domain if tenant is not None else "devstack.onmicrosoft.com"
         if registry.resolve_tenant(tenant_id) is None:
@@ -195,14 +197,11 @@ class Stack:
         kv_port = await kv.start(certs, ports.get("keyvault", 0))
 
         graph_port: int | None = None
-        if tenant is not None and graph_module is not None:
-            settings_module = importlib.import_module("devstack.graph.settings")
-            graph_settings = graph_module.GraphSettings(
-                state_dir=self._path("graph"),
-                authority_url=authority,
-                throttle=_throttle_settings(settings_module, opts.throttle),
+        if tenant is not None:
+            graph_settings = GraphSettings(
+                state_dir=self._path("graph"), authority_url=authority, throttle=throttle_settings(opts.throttle)
             )
-            graph_app = graph_module.create_app(
+            graph_app = create_app(
                 tenant=tenant, verifier=TokenVerifier(keys, tenants=[tenant_id]), settings=graph_settings
             )
             graph = _Server(graph_app)
@@ -241,17 +240,20 @@ class Stack:
         )
         return self.env
 
-    def _build_tenant(self) -> tuple[Any, Any]:
-        """The demo tenant and the Graph emulator module (imported lazily: they are optional with --no-graph)."""
+    def _build_tenant(self, saved: dict[str, Any]) -> Tenant | None:
+        """The demo tenant, unless --no-graph. A state dir belongs to one (seed, sizes): delta tokens and
+        registrations refer to that tenant, so a mismatch is refused rather than silently mixed."""
         if not self.options.graph:
-            return None, None
-        tenant_module = importlib.import_module("devstack.tenant")
-        graph_module = importlib.import_module("devstack.graph")
-        sizes = self.options.sizes
-        if sizes is None:
-            sizes = importlib.import_module("devstack.tenant.sizes").TenantSizes.demo()
-        tenant = tenant_module.build_tenant(self.options.seed, sizes, self._path("tenant"))
-        return tenant, graph_module
+            return None
+        identity = {"seed": self.options.seed, "sizes": self.options.sizes.to_json()}
+        previous = saved.get("tenant")
+        if previous is not None and previous != identity:
+            raise SystemExit(
+                f"error: --state-dir {self.root} holds a tenant built with seed {previous['seed']} and other sizes; "
+                "pass the same --seed/sizes as before or use a new --state-dir"
+            )
+        self._tenant_identity = identity
+        return build_tenant(self.options.seed, self.options.sizes, self._path("tenant"))
 
     def _load_saved(self) -> dict[str, Any]:
         path = self.root / "stack.json"
@@ -265,7 +267,8 @@ class Stack:
             return
         path = self.root / "stack.json"
         tmp = path.with_name("stack.json.tmp")
-        tmp.write_text(json.dumps({"bootstrap": boot, "ports": ports}, indent=1), "utf-8")
+        data = {"bootstrap": boot, "ports": ports, "tenant": self._tenant_identity}
+        tmp.write_text(json.dumps(data, indent=1), "utf-8")
         tmp.chmod(0o600)
         tmp.replace(path)
 
@@ -288,6 +291,8 @@ class Stack:
             workload = registry.register_app(display_name="m365-lake workload identity", home_tenant=tenant_id)
             secret = registry.add_secret(workload.client_id)
             boot.update(workload_client_id=workload.client_id, workload_client_secret=secret.value)
+        elif tenant_id not in workload.principals:
+            registry.grant(workload.client_id, tenant_id, [])
         return boot
 
     @staticmethod

@@ -14,12 +14,13 @@ from typing import Any
 import jwt
 import msal  # type: ignore[import-untyped]
 import psutil
+import pytest
 from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient
 
 from devstack.env import StackEnv
-from devstack.process import StackProcess, start_stack
+from devstack.process import StackProcess, StackStartError, start_stack
 from devstack.stack import GRAPH_APP_ROLES
 from tests.conftest import STACK_ARGS, RunningStack, ca_session
 
@@ -96,6 +97,12 @@ def _graph_app_tokens(stack: RunningStack) -> list[str]:
     return tokens
 
 
+def test_session_stack_runs_the_small_unthrottled_tenant(stack: RunningStack) -> None:
+    settings = stack.admin.graph("GET", "/settings")
+    assert settings["throttle"]["enabled"] is False
+    assert stack.admin.entra("GET", "/settings") == {"token_lifetime_seconds": 3599}
+
+
 def test_demo_app_signs_in_with_secret_and_certificate_from_the_vault(stack: RunningStack) -> None:
     for token in _graph_app_tokens(stack):
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -116,8 +123,8 @@ def test_graph_emulator_accepts_the_demo_app_token(stack: RunningStack) -> None:
 # ---- lifecycle: own stack processes -----------------------------------------------------------------------------
 
 
-def _start(root: Path) -> StackProcess:
-    return start_stack(root / "state", root / "devstack.env", *STACK_ARGS)
+def _start(root: Path, *extra: str) -> StackProcess:
+    return start_stack(root / "state", root / "devstack.env", *STACK_ARGS, *extra)
 
 
 def _no_survivors(proc: StackProcess) -> None:
@@ -163,12 +170,17 @@ def test_state_dir_survives_restart_and_nothing_is_orphaned(tmp_path: Path) -> N
         assert len(stats["secrets"]) == 1 and len(stats["certificates"]) == 1
     finally:
         _no_survivors(second)
+    with pytest.raises(StackStartError, match="pass the same --seed"):
+        _start(tmp_path, "--seed", "8")  # the state dir belongs to the first tenant
 
 
 def test_azurite_restart_keeps_blobs_and_port(tmp_path: Path) -> None:
-    proc = _start(tmp_path)
+    proc = _start(tmp_path, "--token-lifetime", "900", "--throttle", "0.5")
     try:
         env = proc.env
+        assert workload_credential(env).get_token("https://storage.azure.com/.default").expires_on - time.time() < 901
+        graph_settings = ca_session(env.ca_bundle).get(f"{env.graph_admin_url}/settings").json()
+        assert graph_settings["throttle"]["enabled"] is True and graph_settings["throttle"]["scale"] == 0.5
         container = blob_service(env).get_container_client("outage")
         container.create_container()
         container.upload_blob("a.txt", b"a")
