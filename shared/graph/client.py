@@ -22,6 +22,7 @@ import orjson
 from shared.auth import AccessToken, TokenProvider
 from shared.config import Settings
 from shared.graph.errors import THROTTLE_STATUSES, Action, Decision, GraphErrorBody, classify, parse_error_body
+from shared.graph.limiter import AdaptiveLimiter
 from shared.graph.links import allowed_url
 from shared.graph.retry import RetryPolicy, parse_retry_after
 from shared.streams import StreamSpec
@@ -89,6 +90,14 @@ class GraphClient:
         self.policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
         self._sleep = sleep
         self._fences: dict[tuple[str, str], float] = {}
+        self._limiters: dict[tuple[str, str], AdaptiveLimiter] = {}
+
+    def limiter(self, tenant_id: str, workload: str) -> AdaptiveLimiter:
+        key = (tenant_id, workload)
+        found = self._limiters.get(key)
+        if found is None:
+            found = self._limiters[key] = AdaptiveLimiter()
+        return found
 
     async def _wait_fence(self, key: tuple[str, str]) -> None:
         loop = asyncio.get_running_loop()
@@ -113,30 +122,35 @@ class GraphClient:
         """GET one page with retries. The link is checked against the Graph root before any token is attached."""
         url = allowed_url(link, self._root)
         fence_key = (tenant_id, spec.workload)
+        limiter = self.limiter(tenant_id, spec.workload)
         attempt = 0
         reauthed = False
         last: GraphRequestError | None = None
         while True:
             attempt += 1
-            if spec.workload in _FENCED_WORKLOADS:
-                await self._wait_fence(fence_key)
-            token = await self._tokens.get(tenant_id)
-            client_request_id = str(uuid.uuid4())
-            request_headers = {"Authorization": f"Bearer {token.token}", "client-request-id": client_request_id,
-                               "return-client-request-id": "true", **(headers or {})}
-            stats.requests += 1
             retry_after: float | None = None
-            try:
-                async with self._session.get(url, headers=request_headers, allow_redirects=False) as resp:
-                    body = await resp.read()
-                    status = resp.status
-                    request_id = resp.headers.get("request-id")
+            client_request_id = str(uuid.uuid4())
+            async with limiter.slot():
+                if spec.workload in _FENCED_WORKLOADS:
+                    # Inside the slot: a request queued behind a throttled one must see the fence it raised.
+                    await self._wait_fence(fence_key)
+                token = await self._tokens.get(tenant_id)
+                request_headers = {"Authorization": f"Bearer {token.token}", "client-request-id": client_request_id,
+                                   "return-client-request-id": "true", **(headers or {})}
+                stats.requests += 1
+                try:
+                    async with self._session.get(url, headers=request_headers, allow_redirects=False) as resp:
+                        body = await resp.read()
+                        status = resp.status
+                        request_id = resp.headers.get("request-id")
+                        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     if status == 200:
                         try:
                             parsed = orjson.loads(body)
                         except orjson.JSONDecodeError:
                             parsed = None
                         if isinstance(parsed, dict):
+                            await limiter.succeeded()
                             return parsed
                         decision = Decision(Action.RETRY, "TruncatedResponse", "the response body was not "
                                             "complete JSON")
@@ -146,11 +160,14 @@ class GraphClient:
                         request_id = request_id or err.request_id
                         if status in THROTTLE_STATUSES:
                             stats.throttled += 1
-                            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                            limiter.throttled()
+                            if spec.workload in _FENCED_WORKLOADS:
+                                pause = retry_after if retry_after is not None else self.policy.delay(attempt, None)
+                                self._raise_fence(fence_key, min(pause, self.policy.max_retry_after))
                     last = GraphRequestError(status, decision, request_id, client_request_id, attempt)
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-                decision = Decision(Action.RETRY, type(exc).__name__, f"network error: {type(exc).__name__}")
-                last = GraphRequestError(0, decision, None, client_request_id, attempt)
+                except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+                    decision = Decision(Action.RETRY, type(exc).__name__, f"network error: {type(exc).__name__}")
+                    last = GraphRequestError(0, decision, None, client_request_id, attempt)
             log.warning(
                 "graph request failed: status=%s code=%s action=%s attempt=%d/%d path=%s request-id=%s "
                 "client-request-id=%s", last.status, decision.code, decision.action.value, attempt,
@@ -162,9 +179,7 @@ class GraphClient:
                 stats.retries += 1
                 continue
             if decision.action is Action.RETRY and self.policy.can_retry(attempt):
-                delay = self.policy.delay(attempt, retry_after)
-                if retry_after is not None and spec.workload in _FENCED_WORKLOADS:
-                    self._raise_fence(fence_key, delay)
+                delay = self.policy.delay(attempt, retry_after if last.status in THROTTLE_STATUSES else None)
                 stats.retries += 1
                 await self._sleep(delay)
                 continue

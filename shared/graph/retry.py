@@ -39,12 +39,13 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:
         """Wait before attempt `attempt + 1` (attempt counts from 1).
 
-        Retry-After is honoured as given (it is the server's promise of when capacity returns); without it,
-        capped exponential backoff with "equal jitter" keeps a floor so a burst of workers never retries at once
-        with zero delay.
+        Retry-After is honoured (never retried sooner) plus up to 20% jitter, so the waiters it released do not
+        all collide again at the same instant; without it, capped exponential backoff with "equal jitter" keeps a
+        floor so a burst of workers never retries at once with zero delay.
         """
         if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
+            wait = min(retry_after, self.max_retry_after)
+            return wait + (rng.uniform(0, wait * 0.2) if rng is not None else random.uniform(0, wait * 0.2))
         ceiling = min(self.max_delay, self.base_delay * (2.0 ** max(0, attempt - 1)))
         jitter = rng.uniform(0, ceiling / 2) if rng is not None else random.uniform(0, ceiling / 2)
         return ceiling / 2 + jitter

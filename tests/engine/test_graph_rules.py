@@ -116,8 +116,9 @@ def test_retry_after_parsing() -> None:
 
 def test_backoff_honours_retry_after_and_is_capped_with_jitter() -> None:
     policy = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=8.0, max_retry_after=60)
-    assert policy.delay(1, 3.5) == 3.5
-    assert policy.delay(1, 1000) == 60
+    assert 3.5 <= policy.delay(1, 3.5) <= 3.5 * 1.2
+    assert 60 <= policy.delay(1, 1000) <= 72
+    assert policy.delay(3, 0.0) == 0.0
     rng = random.Random(1)
     for attempt in range(1, 10):
         ceiling = min(8.0, 2.0 ** (attempt - 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -98,25 +99,34 @@ async def test_client_retries_mid_pagination_without_gaps(stack: RunningStack, w
 
 async def test_throttling_is_waited_out(stack: RunningStack, workload_env: None, oracle: Oracle,
                                         graph_admin: RunningStack) -> None:
-    expected = {(r, i) for r in oracle.ids("/directoryRoles") for i in oracle.ids(f"/directoryRoles/{r}/members")}
-    expected_groups = {(g, i) for g in oracle.ids("/groups") for i in oracle.ids(f"/groups/{g}/owners")}
+    """Budgets so small that concurrent requests must meet 429s: one RU per directory window, one report request
+    per reports window. Every partition still completes with exactly the emulator's records."""
+    expected_owners = {(g, i) for g in oracle.ids("/groups") for i in oracle.ids(f"/groups/{g}/owners")}
+    expected_audits = set(oracle.ids("/auditLogs/directoryAudits"))
+    expected_signins = set(oracle.ids("/auditLogs/signIns"))
     stack.admin.graph("POST", "/throttle/reset")
-    stack.admin.graph("PATCH", "/settings", {"throttle": {"enabled": True, "scale": 0.02, "budget_scale": 0.002}})
+    stack.admin.graph("POST", "/counters/reset")
+    stack.admin.graph("PATCH", "/settings", {"throttle": {"enabled": True, "scale": 0.01, "budget_scale": 1e-6}})
     settings = load_settings(engine_environ(stack, GRAPH_MAX_ATTEMPTS="20"))
+    run = make_run(stack)
     try:
-        results = await run_streams(settings, make_run(stack), ["directory_role_member", "group_owner"])
-        got: set[tuple[str, str]] = set()
+        results = await run_streams(settings, run, ["group_owner"])
+        reports = await asyncio.gather(sync_partition(settings, run, "audit_logs_directory", None),
+                                       sync_partition(settings, run, "audit_logs_signins", None))
         owners: set[tuple[str, str]] = set()
-        for stream, key, target in (("directory_role_member", "role_id", got), ("group_owner", "group_id", owners)):
-            for p in results[stream]:
-                assert p["status"] == "ok", p
-                assert p["blob_path"]
-                target.update((r[key], r["id"]) for r in await read_records(settings, p["blob_path"]))
+        for p in results["group_owner"]:
+            assert p["status"] == "ok" and p["blob_path"], p
+            owners.update((r["group_id"], r["id"]) for r in await read_records(settings, p["blob_path"]))
+        assert all(r["status"] == "ok" and r["blob_path"] for r in reports), reports
+        audits = {r["id"] for r in await read_records(settings, reports[0]["blob_path"] or "")}
+        signins = {r["id"] for r in await read_records(settings, reports[1]["blob_path"] or "")}
     finally:
         await close_engines()
-    throttled = sum(p["throttled"] for parts in results.values() for p in parts)
-    assert throttled > 0, "the tiny budget should have produced 429s"
-    assert got == expected and owners == expected_groups
+    counters = stack.admin.graph("GET", "/counters")
+    throttled = sum(p["throttled"] for p in results["group_owner"]) + sum(r["throttled"] for r in reports)
+    assert sum(r["throttled"] for r in reports) >= 1, "two report requests in one window: one must wait"
+    assert throttled > 1 and counters["throttled"] >= throttled
+    assert owners == expected_owners and audits == expected_audits and signins == expected_signins
 
 
 @dataclass
