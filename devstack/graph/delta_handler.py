@@ -131,8 +131,7 @@ def serve_delta(
             return False
         return filt is None or odata_filter.matches(filt, record)
 
-    def project(record: Record) -> Record:
-        return query.project(record, proj_select, default=ep.default_select, always=("id",), hidden=hidden)
+    project = query.Projector(proj_select, default=ep.default_select, always=("id",), hidden=hidden)
 
     body: dict[str, Any] = {"@odata.context": context}
     issued = float(state.get("t", svc.wall_clock()))

@@ -369,8 +369,8 @@ class GraphService:
                 skip_counts_matches=ep.paging.style == "skip", want_count=opts.count and first_page,
             )
         always = ("id",) if ep.family == "outlook" else ()
-        values = [query.project(r, opts.select, default=ep.default_select, always=always, hidden=hidden)
-                  for r in result.records]
+        projector = query.Projector(opts.select, default=ep.default_select, always=always, hidden=hidden)
+        values = [projector(r) for r in result.records]
         body: dict[str, Any] = {"@odata.context": self.context_url(req, ep, keys, opts.select)}
         if result.count is not None:
             body["@odata.count"] = result.count
