@@ -26,6 +26,11 @@ from devstack.tokens import GRAPH_RESOURCE, InvalidToken, TokenVerifier
 log = logging.getLogger("devstack.graph")
 GRAPH_FIRST_PARTY_APP = "00000003-0000-0000-c000-000000000000"
 _LINK_SAFE = "$,'()/:@!*-._~"
+# Well-known mail folder names (mailfolder resource docs) -> display name of that folder in an English mailbox.
+WELL_KNOWN_MAIL_FOLDERS = {
+    "inbox": "Inbox", "drafts": "Drafts", "sentitems": "Sent Items", "deleteditems": "Deleted Items",
+    "junkemail": "Junk Email", "archive": "Archive", "outbox": "Outbox", "conversationhistory": "Conversation History",
+}
 
 
 @dataclass(slots=True)
@@ -235,6 +240,8 @@ class GraphService:
             if ep.family == "drive" and not self.tenant.has_onedrive(user_id):
                 raise GraphError(404, "ResourceNotFound", "User's mysite not found.")
         parents = tuple(user_id if i == ep.user_key and user_id else k for i, k in enumerate(keys))
+        if ep.kind == "folderMessages" and user_id and keys[1].lower() in WELL_KNOWN_MAIL_FOLDERS:
+            parents = (user_id, self._well_known_folder(user_id, keys[1]))
         name = ep.name
         if name == "user":
             users = self._need(self.tenant.collection("users"), ep, keys[0])
@@ -276,6 +283,13 @@ class GraphService:
         assert ep.kind is not None
         coll = self._need(self.tenant.collection(ep.kind, *parents), ep, keys[-1] if keys else "")  # type: ignore[arg-type]
         return _Target(coll, parent_ids=parents, user_id=user_id)
+
+    def _well_known_folder(self, user_id: str, name: str) -> str:
+        """`mailFolders/inbox` etc.: Graph's well-known folder names resolve to the mailbox's folder id."""
+        display = WELL_KNOWN_MAIL_FOLDERS[name.lower()]
+        folders = self.tenant.collection("mailFolders", user_id)
+        found = next((f for f in folders.iter_from(0) if f.get("displayName") == display), None) if folders else None
+        return str(found["id"]) if found else name
 
     def _need(self, coll: Collection | None, ep: Endpoint, key: str) -> Collection:
         if coll is not None:

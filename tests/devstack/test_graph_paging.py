@@ -144,6 +144,10 @@ async def test_every_endpoint_pages_completely(graph: GraphHarness, name: str) -
         assert all(len(p["value"]) <= small for p in pages)
         for page in pages[:-1]:
             check_next_link(graph, ep, page["@odata.nextLink"], small)
+    if ep.paging.maximum is not None:  # over-maximum $top is clamped, not rejected
+        items, pages = await graph.walk(with_top(url, ep.paging.maximum * 10))
+        assert [i["id"] for i in items] == expected
+        assert all(len(p["value"]) <= ep.paging.maximum for p in pages)
 
 
 def check_next_link(graph: GraphHarness, ep: endpoints.Endpoint, link: str, top: int) -> None:
@@ -262,6 +266,16 @@ async def test_calendar_view_window(graph: GraphHarness) -> None:
 
     assert [e["id"] for e in got] == [e["id"] for e in events if overlaps(e)]
     assert 0 < len(got) < len(events)
+
+
+async def test_well_known_folder_names(graph: GraphHarness) -> None:
+    user = ok_user(graph)
+    inbox = next(f for f in graph.records("mailFolders", user) if f["displayName"] == "Inbox")
+    expected = graph.ids("folderMessages", user, inbox["id"])
+    for name in ("inbox", "Inbox", "('inbox')"):
+        path = f"/users/{user}/mailFolders{'' if name.startswith('(') else '/'}{name}/messages?$top=5&$select=id"
+        got, _ = await graph.walk(path)
+        assert [m["id"] for m in got] == expected
 
 
 async def test_outlook_ids_with_reserved_characters(graph: GraphHarness) -> None:
