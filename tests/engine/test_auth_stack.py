@@ -141,3 +141,34 @@ async def test_no_secret_or_token_in_logs(stack: RunningStack, workload_env: Non
     assert app["secret"]["value"] not in text
     assert token.token not in text and token.token.split(".")[2] not in text
     assert stack.env.workload_identity.client_secret not in text
+
+
+async def test_tokens_near_expiry_are_replaced(stack: RunningStack, workload_env: None) -> None:
+    """A token with less than five minutes left is never used: the next call fetches a new one from Entra."""
+    app = stack.admin.register_app(roles=ROLES, secret=True)
+    settings = load_settings(engine_environ(stack, GRAPH_CLIENT_ID=app["client_id"]))
+
+    def issued() -> int:
+        stats = stack.admin.entra("GET", "/stats")
+        return int(stats["tokens_issued_per_app"].get(app["client_id"], 0))
+
+    class FixedSecret(SecretCache):
+        async def get(self, name: str, *, force: bool = False) -> Any:  # the new app's secret, not the vault's
+            from shared.auth import Secret
+
+            return Secret(app["secret"]["value"], None, None)
+
+    secrets = FixedSecret(settings, workload_credential(settings))
+    tokens = MsalTokenProvider(settings, secrets)
+    lifetime = stack.admin.entra("GET", "/settings")["token_lifetime_seconds"]
+    try:
+        stack.admin.entra("PUT", "/settings", {"token_lifetime_seconds": 240})
+        first = await tokens.get(stack.env.tenant_id)
+        second = await tokens.get(stack.env.tenant_id)
+        assert not first.fresh() and first.token != second.token and issued() == 2
+        stack.admin.entra("PUT", "/settings", {"token_lifetime_seconds": 3599})
+        third = await tokens.get(stack.env.tenant_id)
+        assert await tokens.get(stack.env.tenant_id) is third and issued() == 3
+    finally:
+        stack.admin.entra("PUT", "/settings", {"token_lifetime_seconds": lifetime})
+        await secrets.close()

@@ -208,3 +208,40 @@ async def test_missing_permission_fails_only_that_stream_and_names_it(
         assert result["requests"] == 1
     assert apps.get("error_code") == "Authorization_RequestDenied" and apps.get("request_id")
     assert mail.get("error_code") == "ErrorAccessDenied"
+
+
+async def test_a_refused_token_is_replaced_once(stack: RunningStack, workload_env: None) -> None:
+    """Graph answers 401 to a revoked/expired token: the client drops it, fetches a fresh one and goes on."""
+    from shared.auth import AccessToken
+    from shared.graph import GraphClient, make_session
+
+    settings = load_settings(engine_environ(stack))
+    engine = await get_engine(settings)
+
+    class RevokedFirst:
+        def __init__(self) -> None:
+            self.bad: AccessToken | None = AccessToken("eyJhbGciOiJub25lIn0.e30.revoked", 4_102_444_800.0, None)
+            self.invalidated = 0
+
+        async def get(self, tenant_id: str) -> AccessToken:
+            return self.bad or await engine.tokens.get(tenant_id)
+
+        def invalidate(self, tenant_id: str, token: AccessToken) -> None:
+            self.invalidated += 1
+            self.bad = None
+
+        async def close(self) -> None:
+            return None
+
+    tokens = RevokedFirst()
+    session = make_session(settings)
+    try:
+        client = GraphClient(settings, tokens, session)
+        stats = RequestStats()
+        body = await client.get_json(f"{settings.graph_root}/groups?$select=id", stack.env.tenant_id,
+                                     spec=CATALOG["groups"], parent_scoped=False, stats=stats)
+    finally:
+        await session.close()
+        await close_engines()
+    assert body["value"] and tokens.invalidated == 1
+    assert stats.requests == 2 and stats.retries == 1

@@ -117,3 +117,19 @@ async def test_user_without_mailbox_is_skipped_with_its_reason(stack: RunningSta
     assert result.get("error_code") in ("MailboxNotEnabledForRESTAPI", "ResourceNotFound")
     assert "mailbox" in result.get("reason", "")
     assert result["blob_path"] is None and result["records"] == 0 and result["requests"] == 1
+
+
+async def test_mailbox_outside_the_access_policy_is_skipped(stack: RunningStack, workload_env: None,
+                                                            oracle: Oracle) -> None:
+    users = oracle.ids("/users")
+    scoped_out = [u for u in users if oracle.status(f"/users/{u}/messages?$top=1") == 403]
+    assert scoped_out, "the demo tenant should hold a mailbox outside the app's access policy"
+    settings = load_settings(engine_environ(stack))
+    from shared.sync import sync_partition
+
+    try:
+        result = await sync_partition(settings, make_run(stack), "calendar_events", scoped_out[0])
+    finally:
+        await close_engines()
+    assert result["status"] == "skipped" and result.get("error_code") == "ErrorAccessDenied"
+    assert "access policy" in result.get("reason", "")
