@@ -12,7 +12,12 @@ import jwt
 import msal  # type: ignore[import-untyped]
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import CertificateCredential, ClientSecretCredential, EnvironmentCredential
+from azure.identity import (
+    CertificateCredential,
+    ClientSecretCredential,
+    DefaultAzureCredential,
+    EnvironmentCredential,
+)
 
 from devstack.stack import GRAPH_APP_ROLES, make_certificate
 from tests.conftest import RunningStack, ca_session
@@ -343,6 +348,19 @@ def test_environment_credential_uses_authority_host(stack: RunningStack, monkeyp
     # What azure-identity really requested: OIDC discovery, then the v2 token endpoint.
     assert "GET /{tenant}/v2.0/.well-known/openid-configuration" in grew
     assert "POST /{tenant}/oauth2/v2.0/token" in grew
+
+
+def test_default_azure_credential_picks_up_the_workload_identity(
+    stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a non-Microsoft authority host MSAL's instance discovery would call login.microsoftonline.com,
+    so the flag is required locally (in Azure the host is known and the flag is harmless)."""
+    for name, value in stack.env.workload_environment().items():
+        monkeypatch.setenv(name, value)
+    credential = DefaultAzureCredential(disable_instance_discovery=True, connection_verify=str(stack.ca))
+    token = credential.get_token(VAULT)
+    assert verified_claims(stack, token.token, "https://vault.azure.net")["appid"] == (
+        stack.env.workload_identity.client_id)
 
 
 def test_azure_identity_certificate_credential_and_failure(stack: RunningStack) -> None:

@@ -191,6 +191,9 @@ def test_azurite_restart_keeps_blobs_and_port(tmp_path: Path) -> None:
         started = admin.post(f"{env.entra_admin_url}/stack/azurite/start").json()
         assert started["running"] is True and started["pid"] != env.azurite_pid
         assert blob_service(env).get_container_client("outage").download_blob("a.txt").readall() == b"a"
+        proc.refresh_descendants()
+        os.kill(proc.pid, signal.SIGINT)  # Ctrl-C on the stack process alone must also stop Azurite
+        assert proc.process.wait(30) == 0
     finally:
         assert proc.stop() == []
 
