@@ -233,6 +233,8 @@ class Directory:
         flavour = lay.group_flavour(g)
         topic = vocab.GROUP_TOPICS[g % len(vocab.GROUP_TOPICS)]
         name = topic if g < len(vocab.GROUP_TOPICS) else f"{topic} {g // len(vocab.GROUP_TOPICS) + 1}"
+        if lay.is_all_company(g):
+            topic = name = "All Company"
         nick = vocab.fold(name) or "group"
         nick = f"{nick}{g}"
         created = spread(lay.anchor - timedelta(days=4 * 365), lay.anchor - timedelta(days=20), g,

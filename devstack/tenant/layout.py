@@ -208,8 +208,12 @@ class Layout:
     def is_team(self, g: int) -> bool:
         return g < self.sizes.teams
 
+    def is_all_company(self, g: int) -> bool:
+        """The first group after the teams holds every user (a big member list, as real tenants have)."""
+        return g == self.sizes.teams
+
     def group_flavour(self, g: int) -> Literal["unified", "security", "mail_security", "distribution"]:
-        if self.is_team(g):
+        if self.is_team(g) or self.is_all_company(g):
             return "unified"
         r = number(self.seed, "gflavour", g) % 20
         if r < 10:
@@ -221,12 +225,14 @@ class Layout:
     def group_window(self, g: int) -> tuple[int, int]:
         """(first user index, member count) of the group's users: members are consecutive indices mod users."""
         n = self.sizes.users
+        if self.is_all_company(g):
+            return 0, n
         size = round(self.sizes.members_per_group * (0.5 + unit(self.seed, "gsize", g)))
         size = max(1, min(n, size))
         return number(self.seed, "gstart", g) % n, size
 
     def nested_group(self, g: int) -> int | None:
-        if self.is_team(g) or g + 1 >= self.sizes.groups or number(self.seed, "gnest", g) % 4:
+        if self.is_team(g) or self.is_all_company(g) or g + 1 >= self.sizes.groups or number(self.seed, "gnest", g) % 4:
             return None
         return g + 1
 

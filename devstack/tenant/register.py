@@ -204,11 +204,8 @@ class Wiring:
             return None
         if u is None:
             return EMPTY
-        return ListSource([self.teams.chat(c, u) for c in self.lay.chats_of_user(u) if self._chat_alive(c)])
-
-    def _chat_alive(self, chat: ChatRef) -> bool:
-        users = self.t.collection("users")
-        return users is not None and all(users.contains(self.lay.user_id(m)) for m in chat.members[:2])
+        # a deleted member does not remove the chat (its history stays with the other members)
+        return ListSource([self.teams.chat(c, u) for c in self.lay.chats_of_user(u)])
 
     def _chat(self, chat_id: str) -> tuple[bool, ChatRef | None]:
         chat = self.lay.chat(chat_id)

@@ -85,8 +85,9 @@ class DemoTenant:
         return "ok" if i is None else self.layout.mailbox_state(i)
 
     def has_onedrive(self, user_id: str) -> bool:
+        """Created users have none yet (OneDrive is provisioned on first use); unknown users have none either."""
         i = self.layout.user_index(user_id)
-        return i is None or self.layout.has_onedrive(i)
+        return i is not None and self.layout.has_onedrive(i)
 
     def apply(self, op: Mapping[str, Any]) -> Record | None:
         from devstack.tenant.mutations import plan_effects

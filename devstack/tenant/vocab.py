@@ -82,7 +82,7 @@ COMPANIES = ("Fabrikam", "Contoso", "Northwind Traders", "Tailspin Toys", "Wingt
 GROUP_TOPICS = (
     "Mark 8 Project Team", "Sales and Marketing", "Retail", "Leadership", "Digital Initiative Public Relations",
     "U.S. Sales", "Finance", "Contoso Team", "Design", "Engineering", "Équipe Paris", "Vertrieb DACH", "東京チーム",
-    "Help Desk", "All Company", "Product Launch 🚀", "Legal", "Operations", "Research", "IT Security",
+    "Help Desk", "Communications", "Product Launch 🚀", "Legal", "Operations", "Research", "IT Security",
 )
 CHANNEL_TOPICS = ("General", "Announcements 📣", "Design", "Planning", "Random", "Support", "Déploiement",
                   "Releases", "Q&A", "Incidents", "Partner sync", "日本チーム")

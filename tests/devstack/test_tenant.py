@@ -263,3 +263,41 @@ def test_large_preset_is_skewed_and_exact() -> None:
     assert counts[len(counts) // 2] < 20  # most mailboxes are small
     assert counts[-1] > 20_000  # a few are huge
     assert tenant.collection("users").count() == 10_000  # type: ignore[union-attr]
+
+
+def fingerprint(tenant: DemoTenant) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for kind, parents in every_collection(tenant):
+        h.update(dump(tenant, kind, parents))
+    return h.hexdigest()
+
+
+def test_records_are_identical_across_processes_and_hash_seeds(demo: DemoTenant) -> None:
+    """Nothing may depend on Python's per-process str hash salt or on what was generated before."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("from devstack.tenant import TenantSizes, build_tenant\n"
+            "from tests.devstack.test_tenant import fingerprint\n"
+            f"print(fingerprint(build_tenant({SEED}, TenantSizes.demo())))\n")
+    repo = Path(__file__).resolve().parents[2]
+    prints = {
+        subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True, timeout=120,
+                       env={**os.environ, "PYTHONHASHSEED": salt}).stdout.strip()
+        for salt in ("1", "2")
+    }
+    assert prints == {fingerprint(demo)}
+
+
+def test_all_company_holds_every_user_and_pages_beyond_one_default_page() -> None:
+    tenant = build_tenant(5, TenantSizes.small())
+    groups = tenant.collection("groups").page(0, 1000)  # type: ignore[union-attr]
+    (everyone,) = [g for g in groups if g["displayName"] == "All Company"]
+    members = tenant.collection("groupMembers", everyone["id"])
+    assert members is not None
+    assert members.count() == 200 > 100  # more than Graph's default page of 100 directory objects
+    assert {m["id"] for m in members.page(0, 1000)} == {u["id"] for u in tenant.collection("users").page(0, 1000)}  # type: ignore[union-attr]
