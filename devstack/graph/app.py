@@ -63,6 +63,8 @@ def _fault_for(service: GraphService, method: str, target: str, path: str) -> Fa
     if not faults.applies(settings, path):
         return NO_FAULT
     key = f"{method} {target}"
+    if len(service.fault_occurrences) > 200_000:  # bounded memory on endless runs; restarts every count at 0
+        service.fault_occurrences.clear()
     occurrence = service.fault_occurrences.get(key, 0)
     service.fault_occurrences[key] = occurrence + 1
     decision = faults.decide(settings, method, target, occurrence)

@@ -168,6 +168,8 @@ class GraphService:
                 self.throttle.release(treq)
         if decision.resource_units is not None:
             response.headers["x-ms-resource-unit"] = str(decision.resource_units)
+        if decision.limit_percentage is not None:
+            response.headers["x-ms-throttle-limit-percentage"] = f"{decision.limit_percentage:.1f}"
         return response
 
     def _permission_error(self, ep: Endpoint, roles: list[str]) -> GraphError:
@@ -364,6 +366,9 @@ class GraphService:
         elif ep.paging.style == "skip":
             start = opts.skip
         top = query.effective_top(ep, opts.top)
+        preferred = _max_page_size(req.headers) if ep.family == "outlook" and opts.top is None else None
+        if preferred is not None:
+            top = query.effective_top(ep, preferred)
         extra = target.predicate
         if ep.window_required and opts.start and opts.end:
             window_start, window_end = opts.start, opts.end
@@ -396,7 +401,10 @@ class GraphService:
         body["value"] = values
         if next_link and ep.family == "outlook":
             body["@odata.nextLink"] = next_link
-        return GraphResponse(200, body, endpoint=ep.name)
+        response = GraphResponse(200, body, endpoint=ep.name)
+        if preferred is not None:
+            response.headers["Preference-Applied"] = f"odata.maxpagesize={top}"
+        return response
 
     # --- links ------------------------------------------------------------------------------------------------
     def base(self, req: GraphRequest) -> str:
@@ -423,6 +431,15 @@ class GraphService:
             params.append(("$skiptoken", self.codec.skiptoken(next_start, signature)))
             qs = "&".join(f"{quote(k, safe='$')}={quote(v, safe=_LINK_SAFE)}" for k, v in params)
         return f"{self.base(req)}/v1.0{req.raw_path}?{qs}"
+
+
+def _max_page_size(headers: Mapping[str, str]) -> int | None:
+    """`Prefer: odata.maxpagesize=N`, which Outlook honours when `$top` is absent."""
+    for part in headers.get("Prefer", "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "odata.maxpagesize" and value.strip().isdigit() and int(value) > 0:
+            return int(value)
+    return None
 
 
 def permissions_message_outlook() -> str:

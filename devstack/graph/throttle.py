@@ -69,6 +69,7 @@ class Decision:
     throttle_scope_header: str | None = None
     throttle_info_header: str | None = None
     resource_units: int | None = None  # x-ms-resource-unit (directory)
+    limit_percentage: float | None = None  # x-ms-throttle-limit-percentage (directory, above 0.8)
 
 
 ALLOW = Decision(True)
@@ -182,7 +183,10 @@ class ThrottleModel:
             wait = self._take_bucket(("ru-app", req.app_id), APP_RU_PER_20S, 20, req.cost)
             scope = "Application"
             if wait is None:
-                return Decision(True, resource_units=req.cost)
+                bucket = self._buckets[("ru", req.app_id, req.tenant_id)]
+                used = 1.0 - bucket.tokens / bucket.capacity
+                # Graph adds x-ms-throttle-limit-percentage once more than 80% of the budget is consumed.
+                return Decision(True, resource_units=req.cost, limit_percentage=used if used > 0.8 else None)
         return Decision(
             False,
             f"directory.{scope.lower()}",

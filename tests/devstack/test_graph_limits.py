@@ -136,6 +136,8 @@ async def test_directory_resource_units(clean: GraphHarness) -> None:
     await graph.admin("PATCH", "/settings", {"throttle": {"budget_scale": 0.002}})
     replies = [await graph.get("/users?$top=50") for _ in range(6)]
     assert [r.status for r in replies] == [200] * 5 + [429]
+    assert "x-ms-throttle-limit-percentage" not in replies[0].headers  # only once over 80% of the budget
+    assert float(replies[4].headers["x-ms-throttle-limit-percentage"]) > 0.8
     denied = replies[-1]
     assert denied.headers["x-ms-throttle-scope"] == (
         f"Tenant_Application/Read/11111111-2222-3333-4444-555555555555/{graph.tenant.tenant_id}")

@@ -268,6 +268,14 @@ async def test_calendar_view_window(graph: GraphHarness) -> None:
     assert 0 < len(got) < len(events)
 
 
+async def test_outlook_honours_prefer_maxpagesize(graph: GraphHarness) -> None:
+    user = ok_user(graph)
+    reply = await graph.get(f"/users/{user}/messages", headers={"Prefer": "odata.maxpagesize=3"})
+    assert len(reply.json["value"]) == 3 and reply.headers["Preference-Applied"] == "odata.maxpagesize=3"
+    items, _ = await graph.walk(f"/users/{user}/messages", headers={"Prefer": "odata.maxpagesize=25"})
+    assert [m["id"] for m in items] == graph.ids("messages", user)
+
+
 async def test_well_known_folder_names(graph: GraphHarness) -> None:
     user = ok_user(graph)
     inbox = next(f for f in graph.records("mailFolders", user) if f["displayName"] == "Inbox")
