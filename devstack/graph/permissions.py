@@ -70,6 +70,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "sign_ins": _AUDIT,
     "ca_policies": ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
     "directory_roles": _ROLES,
+    "directory_roles_delta": _ROLES,
     "directory_role_members": _ROLES,
     "directory_role_templates": _ROLES,
 }

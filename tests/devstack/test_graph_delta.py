@@ -98,6 +98,13 @@ async def test_updates_are_compacted_last_wins(graph: GraphHarness) -> None:
     assert [(i["id"], i["notes"]) for i in items] == [(app_id, "v2")]
 
 
+async def test_directory_roles_delta(graph: GraphHarness) -> None:
+    items, link = await round_from(graph, "/directoryRoles/delta")
+    assert [r["id"] for r in items] == graph.ids("directoryRoles")
+    assert "$deltatoken=" in link
+    assert (await round_from(graph, link))[0] == []
+
+
 async def test_change_rounds_page_with_skiptokens(graph: GraphHarness) -> None:
     await graph.admin("PATCH", "/settings", {"directory_delta_page_size": 3})
     try:
