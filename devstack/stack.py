@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from aiohttp import web
 from cryptography import x509
@@ -135,6 +136,7 @@ class Stack:
         self.vault: VaultState | None = None
         self.env: StackEnv | None = None
         self._tenant_identity: dict[str, Any] | None = None
+        self._lock: IO[str] | None = None
 
     async def __aenter__(self) -> StackEnv:
         try:
@@ -155,6 +157,7 @@ class Stack:
         if opts.state_dir is not None:
             self.root = opts.state_dir.resolve()
             self.root.mkdir(parents=True, exist_ok=True)
+            self._lock_state_dir()
         else:
             self._temp = self.root = Path(tempfile.mkdtemp(prefix="devstack-"))
         saved = self._load_saved()
@@ -310,6 +313,23 @@ class Stack:
         if latest is None or latest.value != pem:
             vault.set(CERTIFICATE_SECRET_NAME, pem, content_type="application/x-pem-file")
 
+    def _lock_state_dir(self) -> None:
+        """Two stacks on one state dir would fight over ports and files; the second one is refused clearly."""
+        handle = (self.root / ".lock").open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise SystemExit(
+                f"error: --state-dir {self.root} is in use by pid {owner}; stop it or use another dir"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
     async def stop(self) -> None:
         """Idempotent; Azurite first (the only child process), then the servers, then a temp state dir."""
         if self.azurite is not None:
@@ -321,6 +341,9 @@ class Stack:
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     async def _azurite_control(self, request: web.Request) -> web.Response:
         """`POST /_admin/stack/azurite/{stop|kill|start|restart}` on the Entra port: storage outages for fault tests.

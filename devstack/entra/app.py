@@ -64,7 +64,9 @@ def _tenant_or_error(request: web.Request) -> tuple[str, str] | web.Response:
     tenant = request.app[REGISTRY_KEY].resolve_tenant(name)
     if tenant is None:
         err = errors.tenant_not_found(name)
-        return web.json_response(err.body(), status=err.status)
+        body = err.body()
+        body["error"] = "invalid_tenant"  # discovery names the error this way; the token endpoint says invalid_request
+        return web.json_response(body, status=err.status)
     return tenant.tenant_id, name
 
 

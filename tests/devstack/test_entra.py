@@ -227,6 +227,15 @@ def test_client_secret_basic_auth_and_domain_authority(stack: RunningStack) -> N
     assert claims["tid"] == stack.env.tenant_id
 
 
+def test_unknown_tenant_fails_msal_discovery(stack: RunningStack) -> None:
+    tenant = str(uuid.uuid4())
+    with pytest.raises(ValueError, match="Unable to get authority configuration"):
+        msal_app(stack, str(uuid.uuid4()), "x", tenant=tenant)
+    response = stack.http().get(f"{stack.env.authority_host}/{tenant}/v2.0/.well-known/openid-configuration")
+    assert response.status_code == 400
+    assert_aadsts(response.json(), "invalid_tenant", 90002)
+
+
 # ---- certificates ----------------------------------------------------------------------------------------------
 
 

@@ -151,6 +151,8 @@ def test_state_dir_survives_restart_and_nothing_is_orphaned(tmp_path: Path) -> N
 
     second = _start(tmp_path)
     try:
+        with pytest.raises(StackStartError, match="is in use by pid"):
+            start_stack(tmp_path / "state", tmp_path / "other.env", *STACK_ARGS)
         env2 = second.env
         assert env2.tenant_id == env1.tenant_id
         assert env2.graph_app == env1.graph_app and env2.workload_identity == env1.workload_identity
