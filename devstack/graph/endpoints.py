@@ -56,6 +56,7 @@ class Endpoint:
     filter_props: frozenset[str] | None = None  # when set, only these properties may appear in $filter
     filter_ops: frozenset[str] | None = None
     window_required: bool = False  # calendarView: startDateTime + endDateTime
+    filter_needs_orderby: bool = False  # chat messages: a $filter without a matching $orderby is ignored
     methods: tuple[str, ...] = field(default=("GET",))
 
 
@@ -113,7 +114,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
        orderby=frozenset({"lastMessagePreview/createdDateTime"})),
     _E("chat_messages", ("chats", "{}", "messages"), "teams", "chatMessages", "chatMessage",
        "chats('{0}')/messages", Paging(50, 50, "skiptoken"), teams_resource="chat_messages",
-       orderby=frozenset({"lastModifiedDateTime", "createdDateTime"})),
+       orderby=frozenset({"lastModifiedDateTime", "createdDateTime"}), filter_needs_orderby=True),
     _E("chat_members", ("chats", "{}", "members"), "teams", "chatMembers", "conversationMember",
        "chats('{0}')/members", teams_resource="chat_members"),
     _E("user_all_chat_messages", ("users", "{}", "chats", "getAllMessages"), "teams", "chatMessages",

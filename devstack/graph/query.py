@@ -156,6 +156,8 @@ def _parse_orderby(ep: Endpoint, value: str) -> tuple[tuple[str, bool], ...]:
             raise bad_request(f"Invalid $orderby clause '{value}'.")
         keys.append((words[0], len(words) == 2 and words[1].lower() == "desc"))
     allowed = {p.lower() for p in ep.orderby}
+    if ep.filter_needs_orderby and any(not desc for _, desc in keys):
+        raise bad_request("Only descending order is supported for $orderby on chat messages.")
     for prop, _ in keys:
         if prop.lower() not in allowed:
             if ep.family == "outlook":

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from devstack.graph import cursors, endpoints, paging, permissions, query
+from devstack.graph import cursors, endpoints, odata_filter, paging, permissions, query
 from devstack.graph.counters import Counters
 from devstack.graph.delta_handler import serve_delta
 from devstack.graph.endpoints import Endpoint
@@ -378,7 +378,13 @@ class GraphService:
                 return (base_extra is None or base_extra(r)) and query.window_overlaps(r, window_start, window_end)
 
             extra = in_window
-        predicate = paging.matcher(opts.filter, extra)
+        filter_node = opts.filter
+        if ep.filter_needs_orderby and filter_node is not None:
+            # chat-list-messages.md: the filter must be on the $orderby property, else Graph silently ignores it.
+            ordered = {p.lower() for p, _ in opts.orderby}
+            if not ordered or not {p.lower() for p in odata_filter.root_properties(filter_node)} <= ordered:
+                filter_node = None
+        predicate = paging.matcher(filter_node, extra)
         first_page = start == 0 and not opts.skiptoken
         if fault.empty_page and ep.paging.style != "none" and coll.count() > 0:
             result = paging.PageResult([], start)

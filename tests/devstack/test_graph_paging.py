@@ -268,6 +268,21 @@ async def test_calendar_view_window(graph: GraphHarness) -> None:
     assert 0 < len(got) < len(events)
 
 
+async def test_chat_message_filters_need_the_matching_orderby(graph: GraphHarness) -> None:
+    messages = graph.records("chatMessages", chat(graph))
+    cutoff = sorted(m["lastModifiedDateTime"] for m in messages)[len(messages) // 2]
+    flt = f"lastModifiedDateTime gt {cutoff}"
+    ignored, _ = await graph.walk(f"/chats/{chat(graph)}/messages?$filter={flt}")
+    assert len(ignored) == len(messages)  # Graph ignores the filter without $orderby on the same property
+    applied, _ = await graph.walk(f"/chats/{chat(graph)}/messages?$filter={flt}&$orderby=lastModifiedDateTime desc")
+    assert 0 < len(applied) == sum(1 for m in messages if parse_datetime(m["lastModifiedDateTime"]) >
+                                   parse_datetime(cutoff))
+    stamps = [parse_datetime(m["lastModifiedDateTime"]) for m in applied]
+    assert stamps == sorted(stamps, reverse=True)
+    asc = await graph.get(f"/chats/{chat(graph)}/messages?$orderby=lastModifiedDateTime asc")
+    assert asc.status == 400
+
+
 async def test_outlook_honours_prefer_maxpagesize(graph: GraphHarness) -> None:
     user = ok_user(graph)
     reply = await graph.get(f"/users/{user}/messages", headers={"Prefer": "odata.maxpagesize=3"})
