@@ -10,7 +10,7 @@ from devstack.tenant import ids, vocab
 from devstack.tenant.directory import FIRST_PARTY, ROLE_TEMPLATES
 from devstack.tenant.layout import Layout
 from devstack.tenant.people import person
-from devstack.tenant.rng import iso, iso_ms, number, random_guid, rng, spread
+from devstack.tenant.rng import iso7, iso_ms, number, random_guid, rng, spread
 
 Record = dict[str, Any]
 
@@ -103,7 +103,7 @@ class Logs:
             "result": "failure" if failed else "success",
             "resultReason": "Microsoft.Online.Workflows.ObjectAlreadyExistsException" if failed else "",
             "activityDisplayName": activity,
-            "activityDateTime": iso_ms(when),
+            "activityDateTime": iso7(when, r.randrange(10)),
             "loggedByService": "Core Directory",
             "operationType": operation,
             "initiatedBy": {
@@ -137,12 +137,12 @@ class Logs:
         city = who.city if r.random() < 0.9 else vocab.CITIES[r.randrange(len(vocab.CITIES))]
         failure = r.random() < 0.08
         error_code, reason = (50126, "Error validating credentials due to invalid username or password.") if failure \
-            else (0, "Other.")
+            else (0, None)
         mfa_policy = CA_DESIGNS[0]
         interactive = r.random() < 0.7
         return {
             "id": self.sign_in_id(k),
-            "createdDateTime": iso(when),
+            "createdDateTime": iso7(when, r.randrange(10)),
             "userDisplayName": who.display,
             "userPrincipalName": who.upn,
             "userId": who.id,

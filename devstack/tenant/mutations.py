@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from devstack.tenant import ids
 from devstack.tenant.model import ChangeKind, Record
 from devstack.tenant.overlay import FamilyKey, change_effect
-from devstack.tenant.rng import iso, iso_ms, parse_iso
+from devstack.tenant.rng import iso, iso7, iso_ms, parse_iso
 
 if TYPE_CHECKING:
     from devstack.tenant.tenant import DemoTenant
@@ -88,7 +88,9 @@ def _now(op: Mapping[str, Any]) -> datetime:
 
 
 def _stamp(kind: str, moment: datetime) -> str:
-    return iso_ms(moment) if kind in ("chatMessages", "chats", "directoryAudits", "signIns") else iso(moment)
+    if kind in ("directoryAudits", "signIns"):
+        return iso7(moment)
+    return iso_ms(moment) if kind in ("chatMessages", "chats") else iso(moment)
 
 
 class Planner:
@@ -202,8 +204,8 @@ class Planner:
         if kind in ("groupMembers", "groupOwners", "teamMembers", "directoryRoleMembers"):
             raise ValueError("use remove_member to take a member out of a group")
         item_id = current["id"]
-        if kind == "users":
-            self._drop_memberships(item_id)
+        if kind in ("users", "groups", "servicePrincipals"):
+            self._drop_memberships(kind, item_id)
         if soft:
             record = {**current, "deletedDateTime": iso(self.now)}
             self.put(family, record, new=False)
@@ -271,22 +273,35 @@ class Planner:
                 return self.t.ref(kind, member_id)
         raise ValueError(f"member_id {member_id!r} is not an existing user, group or service principal")
 
-    def _drop_memberships(self, user_id: str) -> None:
+    def _drop_memberships(self, kind: str, object_id: str) -> None:
+        """A deleted directory object leaves every group (a `members` change each) and every directory role."""
         lay = self.t.layout
-        u = lay.user_index(user_id)
-        candidates = set(lay.groups_of_user(u)) if u is not None else set()
-        group_ids = [lay.group_id(g) for g in sorted(candidates)]
+        candidates: set[int] = set()
+        u = lay.user_index(object_id) if kind == "users" else None
+        if u is not None:
+            candidates.update(lay.groups_of_user(u))
+        g = lay.group_index(object_id) if kind == "groups" else None
+        if g is not None and g > 0 and lay.nested_group(g - 1) == g:
+            candidates.add(g - 1)
+        group_ids = [lay.group_id(c) for c in sorted(candidates)]
         for (family_name, owner), store in self.t.overlay.stores.items():
-            if family_name in ("members", "owners") and user_id in store.created_set and owner not in group_ids:
+            if family_name in ("members", "owners") and object_id in store.created_set and owner not in group_ids:
                 group_ids.append(owner)
-        ref = self.t.ref("users", user_id)
+        ref = self.t.ref(kind, object_id)
         for group_id in group_ids:
-            for kind in ("groupMembers", "groupOwners"):
-                view = self.t.collection(kind, group_id)
-                if view is not None and view.get(user_id) is not None:
-                    family = self.t.family_key(kind, (group_id,))
-                    self.hide(family, user_id, soft=False)
+            for relation in ("groupMembers", "groupOwners"):
+                view = self.t.collection(relation, group_id)
+                if view is not None and view.contains(object_id):
+                    family = self.t.family_key(relation, (group_id,))
+                    self.hide(family, object_id, soft=False)
                     self._membership_change(family, group_id, ref, add=False)
+        roles = self.t.collection("directoryRoles")
+        for role in roles.page(0, roles.count()) if roles is not None else []:
+            members = self.t.collection("directoryRoleMembers", role["id"])
+            if members is not None and members.contains(object_id):
+                family = self.t.family_key("directoryRoleMembers", (role["id"],))
+                self.hide(family, object_id, soft=False)
+                self.change(family, "members", role["id"], None, removed=(ref,))
 
 
 def _descendants(tenant: DemoTenant, drive_id: str, item: Record) -> list[Record]:

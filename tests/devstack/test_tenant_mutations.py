@@ -317,3 +317,22 @@ def test_without_state_dir_nothing_is_written(tmp_path: Path, monkeypatch: pytes
     script(t)
     assert list(tmp_path.iterdir()) == []
     assert build_tenant(SEED, TenantSizes.demo()).current_seq() == 0
+
+
+def test_deleted_objects_leave_roles_and_parent_groups(tenant: DemoTenant) -> None:
+    role = view(tenant, "directoryRoles").page(0, 1)[0]
+    role_members = view(tenant, "directoryRoleMembers", role["id"])
+    admin = role_members.page(0, 1)[0]
+    tenant.apply({"op": "delete", "kind": "users", "id": admin["id"]})
+    assert role_members.get(admin["id"]) is None
+    assert admin["id"] not in {m["id"] for m in role_members.page(0, 100)}
+    groups = view(tenant, "groups").page(0, 100)
+    parent, nested = next((g, m) for g in groups for m in view(tenant, "groupMembers", g["id"]).page(0, 1000)
+                          if m["@odata.type"] == "#microsoft.graph.group")
+    seq = tenant.current_seq()
+    tenant.apply({"op": "soft_delete", "kind": "groups", "id": nested["id"]})
+    assert view(tenant, "groupMembers", parent["id"]).get(nested["id"]) is None
+    assert tenant.collection("groupMembers", nested["id"]) is None
+    changes = view(tenant, "groups").changes_since(seq)
+    assert [(c.kind, c.id) for c in changes] == [("members", parent["id"]), ("soft_deleted", nested["id"])]
+    assert changes[0].removed == ({"@odata.type": "#microsoft.graph.group", "id": nested["id"]},)
