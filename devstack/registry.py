@@ -79,6 +79,7 @@ class AppRegistration:
     principals: dict[str, ServicePrincipal] = field(default_factory=dict)
     disabled: bool = False
     tokens_issued: int = 0
+    token_lifetime_seconds: int | None = None  # None: the directory-wide lifetime
 
     def certificate(self, thumbprint: str) -> Certificate | None:
         wanted = thumbprint.upper()
@@ -213,6 +214,14 @@ class Registry:
         self.app(client_id).disabled = disabled
         self.save()
 
+    def set_token_lifetime(self, client_id: str, seconds: int | None) -> None:
+        """Per-app lifetime (like a token lifetime policy on one service principal): short-lived tokens for
+        one client in fault tests without touching the others sharing the stack."""
+        if seconds is not None and (not isinstance(seconds, int) or seconds < 1):
+            raise RegistryError("token_lifetime_seconds: expected a positive integer or null")
+        self.app(client_id).token_lifetime_seconds = seconds
+        self.save()
+
     def principal_by_object_id(self, object_id: str) -> tuple[AppRegistration, str] | None:
         for app in self.apps.values():
             for tenant_id, sp in app.principals.items():
@@ -250,6 +259,7 @@ class Registry:
                 certificates=[Certificate(**c) for c in a["certificates"]],
                 principals={tid: ServicePrincipal(**sp) for tid, sp in a["principals"].items()},
                 disabled=bool(a.get("disabled", False)),
+                token_lifetime_seconds=a.get("token_lifetime_seconds"),
                 tokens_issued=int(a.get("tokens_issued", 0)),
             )
             self.apps[app.client_id] = app

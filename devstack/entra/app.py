@@ -11,6 +11,7 @@ import binascii
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,7 +22,18 @@ from devstack.entra.grant import TokenRequest, assertion_audiences, issue_token
 from devstack.registry import AppRegistration, Registry, RegistryError, new_guid
 from devstack.tokens import KeySet
 
+
+@dataclass(slots=True)
+class EntraFaults:
+    """An identity-provider outage for resilience tests: every non-admin request answers `status`."""
+
+    unavailable: bool = False
+    status: int = 503
+    retry_after_seconds: int | None = None
+
+
 REGISTRY_KEY = web.AppKey("registry", Registry)
+FAULTS_KEY = web.AppKey("faults", EntraFaults)
 KEYS_KEY = web.AppKey("keys", KeySet)
 COUNTS_KEY: web.AppKey[Counter[str]] = web.AppKey("counts")
 
@@ -30,6 +42,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def create_entra_app(registry: Registry, keys: KeySet) -> web.Application:
     app = web.Application(middlewares=[_count_requests])
+    app[FAULTS_KEY] = EntraFaults()
     app[REGISTRY_KEY] = registry
     app[KEYS_KEY] = keys
     app[COUNTS_KEY] = Counter()
@@ -49,6 +62,11 @@ async def _count_requests(request: web.Request, handler: Handler) -> web.StreamR
     route = request.match_info.route.resource
     name = route.canonical if route is not None else request.path
     request.app[COUNTS_KEY][f"{request.method} {name}"] += 1
+    faults = request.app[FAULTS_KEY]
+    if faults.unavailable and not request.path.startswith("/_admin"):
+        err = errors.transient()
+        headers = {"Retry-After": str(faults.retry_after_seconds)} if faults.retry_after_seconds is not None else None
+        return web.json_response(err.body(), status=faults.status, headers=headers)
     return await handler(request)
 
 
@@ -222,6 +240,8 @@ def _add_admin_routes(app: web.Application) -> None:
     r.add_get("/_admin/settings", admin_get_settings)
     r.add_put("/_admin/settings", admin_put_settings)
     r.add_get("/_admin/stats", admin_stats)
+    r.add_get("/_admin/faults", admin_faults)
+    r.add_put("/_admin/faults", admin_faults)
 
 
 def _bad_request(message: str, status: int = 400) -> web.Response:
@@ -267,6 +287,7 @@ def app_summary(app: AppRegistration) -> dict[str, Any]:
         "certificates": [{"key_id": c.key_id, "thumbprint": c.thumbprint} for c in app.certificates],
         "principals": {tid: {"object_id": sp.object_id, "roles": sp.roles} for tid, sp in app.principals.items()},
         "tokens_issued": app.tokens_issued,
+        "token_lifetime_seconds": app.token_lifetime_seconds,
     }
 
 
@@ -329,6 +350,8 @@ async def admin_patch_app(request: web.Request) -> Any:
     client_id = request.match_info["client_id"]
     if "disabled" in data:
         registry.set_disabled(client_id, bool(data["disabled"]))
+    if "token_lifetime_seconds" in data:
+        registry.set_token_lifetime(client_id, data["token_lifetime_seconds"])
     return app_summary(registry.app(client_id))
 
 
@@ -409,3 +432,25 @@ async def admin_stats(request: web.Request) -> Any:
         "tokens_issued_per_app": per_app,
         "requests": dict(request.app[COUNTS_KEY].items()),
     }
+
+
+@_admin
+async def admin_faults(request: web.Request) -> Any:
+    """Body: `unavailable` (bool), `status` (5xx while unavailable), `retry_after_seconds` (int or null)."""
+    faults = request.app[FAULTS_KEY]
+    if request.method == "PUT":
+        data = await _json_body(request)
+        if "unavailable" in data:
+            if not isinstance(data["unavailable"], bool):
+                raise RegistryError("unavailable: expected true or false")
+            faults.unavailable = data["unavailable"]
+        if "status" in data:
+            if not isinstance(data["status"], int) or not 500 <= data["status"] <= 599:
+                raise RegistryError("status: expected a 5xx status code such as 503")
+            faults.status = data["status"]
+        if "retry_after_seconds" in data:
+            value = data["retry_after_seconds"]
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise RegistryError("retry_after_seconds: expected a non-negative integer or null")
+            faults.retry_after_seconds = value
+    return asdict(faults)

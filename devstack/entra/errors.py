@@ -40,6 +40,10 @@ class AadError(Exception):
         }
 
 
+def transient() -> AadError:
+    return AadError(503, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.")
+
+
 def missing_parameter(name: str) -> AadError:
     return AadError(400, "invalid_request", 900144, f"The request body must contain the following parameter: '{name}'.")
 

@@ -102,7 +102,7 @@ def issue_token(request: TokenRequest, registry: Registry, keys: KeySet, now: in
         raise errors.resource_not_found(resource.audience, request.tenant_name)
     _authenticate(app, request, issued_at)
 
-    lifetime = registry.token_lifetime_seconds
+    lifetime = app.token_lifetime_seconds or registry.token_lifetime_seconds
     roles = principal.roles if resource.canonical == GRAPH_RESOURCE else []
     claims = access_token_claims(
         tenant_id=tenant.tenant_id,

@@ -169,6 +169,40 @@ def test_expired_secret_is_aadsts7000222(stack: RunningStack) -> None:
     assert_aadsts(result, "invalid_client", 7000222)
 
 
+def test_per_app_token_lifetime(stack: RunningStack) -> None:
+    short = stack.admin.register_app()
+    other = stack.admin.register_app()
+    stack.admin.entra("PATCH", f"/apps/{short['client_id']}", {"token_lifetime_seconds": 120})
+    short_token = msal_app(stack, short["client_id"], short["secret"]["value"]).acquire_token_for_client([VAULT])
+    other_token = msal_app(stack, other["client_id"], other["secret"]["value"]).acquire_token_for_client([VAULT])
+    assert short_token["expires_in"] == 120 and other_token["expires_in"] == 3599
+    claims = jwt.decode(short_token["access_token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 120
+    # Below MSAL's 5-minute refresh margin the cache never serves the token: every call goes to Entra.
+    msal_app(stack, short["client_id"], short["secret"]["value"]).acquire_token_for_client([VAULT])
+    again = msal_app(stack, short["client_id"], short["secret"]["value"])
+    assert again.acquire_token_for_client([VAULT])["token_source"] == "identity_provider"
+    assert again.acquire_token_for_client([VAULT])["token_source"] == "identity_provider"
+
+
+def test_identity_provider_outage(stack: RunningStack) -> None:
+    app = stack.admin.register_app()
+    client = msal_app(stack, app["client_id"], app["secret"]["value"])  # discovery happens here, before the outage
+    stack.admin.entra("PUT", "/faults", {"unavailable": True, "retry_after_seconds": 1})
+    try:
+        response = stack.http().post(f"{stack.env.authority_host}/{stack.env.tenant_id}/oauth2/v2.0/token",
+                                     data={"grant_type": "client_credentials"})
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        assert_aadsts(response.json(), "temporarily_unavailable", 90033)
+        with pytest.raises(msal.exceptions.MsalServiceError, match="503"):  # MSAL raises on 5xx, no error dict
+            client.acquire_token_for_client([GRAPH])
+    finally:
+        stack.admin.entra("PUT", "/faults", {"unavailable": False, "retry_after_seconds": None})
+    # A fresh client: MSAL remembers a Retry-After answer and would short-circuit calls inside that window.
+    recovered = msal_app(stack, app["client_id"], app["secret"]["value"]).acquire_token_for_client([GRAPH])
+    assert "access_token" in recovered
+
+
 # ---- scopes ----------------------------------------------------------------------------------------------------
 
 
