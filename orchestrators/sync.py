@@ -39,7 +39,9 @@ class Limits(TypedDict):
     parents_per_round: int  # ids per continue_as_new generation of a chunk: bounds its history
 
 
-DEFAULT_LIMITS = Limits(partitions_in_flight=50, chunks_in_flight=4, parents_per_round=25)
+# 20 parents x 4 user streams = 80 outcome records (~40 KB) per round: the round's `save_results` input stays
+# under the Azure Storage provider's 45 KB queue-message size, above which it detours through a blob.
+DEFAULT_LIMITS = Limits(partitions_in_flight=50, chunks_in_flight=4, parents_per_round=20)
 
 
 class GroupInput(TypedDict):
