@@ -120,7 +120,8 @@ class Azurite:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # PR_SET_PDEATHSIG must be set in the child before exec
+            # PR_SET_PDEATHSIG must be set in the child before exec (Linux only; elsewhere stop() is the guard).
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             # Own process group: a Ctrl-C/killpg aimed at the stack must not reach Azurite directly. It handles
             # only the first SIGTERM (then flushes its metadata DB); a second one kills it mid-flush.
             start_new_session=True,

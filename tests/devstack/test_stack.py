@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jwt
 import msal  # type: ignore[import-untyped]
 import psutil
@@ -57,6 +59,17 @@ def test_env_file_matches_the_contract(stack: RunningStack) -> None:
     assert stack.process.env_file.stat().st_mode & 0o077 == 0  # holds a client secret
     assert data["azurite_pid"] in stack.process.refresh_descendants()
     assert str(uuid.UUID(data["tenant_id"])) == data["tenant_id"]
+
+
+async def test_aiohttp_session_trusts_the_stack_ca_only(stack: RunningStack, aiohttp_session: Any) -> None:
+    url = f"{stack.env.authority_host}/{stack.env.tenant_id}/v2.0/.well-known/openid-configuration"
+    async with aiohttp_session.get(url) as response:
+        assert response.status == 200
+        assert (await response.json())["token_endpoint"].startswith(stack.env.authority_host)
+    system_trust = aiohttp.TCPConnector(ssl=ssl.create_default_context())
+    async with aiohttp.ClientSession(connector=system_trust) as plain:
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await plain.get(url)
 
 
 def test_blob_upload_and_list_with_workload_identity_token(stack: RunningStack) -> None:
