@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from devstack.tenant.model import Change, CollectionKind, Record
 from devstack.tenant.overlay import FamilyKey, LogKey, Overlay, Store
+from devstack.tenant.rng import parse_iso
 
 
 class Source(Protocol):
@@ -60,6 +62,10 @@ class ListSource:
 
 
 EMPTY = ListSource([])
+# kind -> timestamp property its generated records ascend in (monotonic in the index)
+SORTED_BY: dict[str, str] = {"messages": "receivedDateTime", "folderMessages": "receivedDateTime",
+                             "directoryAudits": "activityDateTime", "signIns": "createdDateTime",
+                             "chatMessages": "createdDateTime"}
 
 
 def _accept_all(record: Record) -> bool:
@@ -185,6 +191,35 @@ class View:
         if item_id in store.created_set:
             return self._accept(store.records[item_id])
         return self._source.index_of(item_id) is not None
+
+    @property
+    def sorted_by(self) -> str | None:
+        """The timestamp property the generated records are in ascending order of (None: no such order)."""
+        return SORTED_BY.get(self.kind)
+
+    def ordered_count(self) -> int:
+        """How many leading records are in `sorted_by` order: the generated ones; created records follow."""
+        self._refresh()
+        return self._source.count() - len(self._hidden_positions)
+
+    def lower_bound(self, moment: datetime | str) -> int:
+        """First offset whose `sorted_by` time is >= moment, found with O(log n) generated records.
+
+        Lets a date filter (`receivedDateTime ge ...`) start paging in the right place instead of scanning a huge
+        mailbox; records from `ordered_count()` on (created ones) are not ordered and must still be scanned.
+        """
+        prop = self.sorted_by
+        if prop is None:
+            raise ValueError(f"{self.kind} records have no time order; scan them with iter_from")
+        target = parse_iso(moment) if isinstance(moment, str) else moment
+        lo, hi = 0, self.ordered_count()
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if parse_iso(self.page(mid, 1)[0][prop]) < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     def changes_since(self, seq: int) -> list[Change]:
         return self._log.since(self._key, seq)

@@ -301,3 +301,24 @@ def test_all_company_holds_every_user_and_pages_beyond_one_default_page() -> Non
     assert members is not None
     assert members.count() == 200 > 100  # more than Graph's default page of 100 directory objects
     assert {m["id"] for m in members.page(0, 1000)} == {u["id"] for u in tenant.collection("users").page(0, 1000)}  # type: ignore[union-attr]
+
+
+def test_lower_bound_finds_a_time_in_a_sorted_collection(demo: DemoTenant) -> None:
+    from devstack.tenant.rng import parse_iso
+
+    user = max((u["id"] for u in demo.collection("users").page(0, 100)),  # type: ignore[union-attr]
+               key=lambda u: demo.collection("messages", u).count())  # type: ignore[union-attr]
+    for kind, parents in (("messages", (user,)), ("directoryAudits", ()), ("signIns", ())):
+        view = demo.collection(kind, *parents)
+        assert view is not None and view.sorted_by is not None
+        records = view.page(0, view.count())
+        times = [parse_iso(r[view.sorted_by]) for r in records]
+        assert times == sorted(times)
+        for k in (0, 1, len(records) // 2, len(records) - 1):
+            assert view.lower_bound(records[k][view.sorted_by]) == k
+        assert view.lower_bound("2000-01-01T00:00:00Z") == 0
+        assert view.lower_bound("2100-01-01T00:00:00Z") == view.ordered_count() == len(records)
+    users = demo.collection("users")
+    assert users is not None and users.sorted_by is None
+    with pytest.raises(ValueError, match="no time order"):
+        users.lower_bound("2026-01-01T00:00:00Z")
