@@ -124,7 +124,7 @@ class Directory:
         lay = self.layout
         p = person(lay, i)
         r = rng(self.seed, "user", i)
-        city, state, cc, country, postal, street, _, _, phone, usage, lang = p.city
+        city, state, _, country, postal, street, _, _, phone, usage, lang = p.city
         created = spread(lay.anchor - timedelta(days=5 * 365), lay.anchor - timedelta(days=30), i,
                          lay.sizes.users, r.random())
         licensed = lay.is_licensed(i)
@@ -223,7 +223,6 @@ class Directory:
             "userPrincipalName": p.upn,
             "userType": "Guest" if p.guest else "Member",
         }
-        _ = cc
         return user
 
     # --- groups ------------------------------------------------------------------------------------------------

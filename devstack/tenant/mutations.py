@@ -63,7 +63,7 @@ OPTIONAL_PROPERTIES: dict[str, tuple[str, ...]] = {
     "driveItems": ("file", "folder", "image", "photo", "shared", "video", "audio", "package", "specialFolder",
                    "remoteItem", "location", "malware"),
 }
-BASE_KIND = {"folderMessages": "messages", "folderContacts": "contacts", "groupMembers": "groupMembers"}
+BASE_KIND = {"folderMessages": "messages", "folderContacts": "contacts"}
 
 
 def _field(op: Mapping[str, Any], name: str, kind: type | tuple[type, ...], hint: str) -> Any:

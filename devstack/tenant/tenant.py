@@ -54,7 +54,7 @@ class DemoTenant:
         self.overlay = Overlay()
         self._extra_sources: dict[str, Callable[[tuple[str, ...]], Source | None]] = {}
         self._renderers: dict[str, Callable[[tuple[str, ...]], Callable[[Record], Record]]] = {}
-        self._register_directory()
+        self._register_generators()
         self.journal: Journal | None = None
         if state_dir is not None:
             self.journal = Journal(Path(state_dir), {
@@ -212,8 +212,8 @@ class DemoTenant:
             return EMPTY
         return MembershipSource(self, g, owners=kind == "groupOwners")
 
-    def _register_directory(self) -> None:
-        """Hook for the other generator modules (Outlook, Teams, files, logs) to add their sources."""
+    def _register_generators(self) -> None:
+        """The directory kinds are wired here; Outlook, Teams, files and logs register their own sources."""
         from devstack.tenant.register import register_all
 
         register_all(self)
