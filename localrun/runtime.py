@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class RuntimeOptions:
     max_generations: int = 1_000  # continue_as_new cap
     redeliver: Redeliver | None = None  # (activity, input, delivery) -> lose this delivery's result?
     activity_timeout: float | None = None  # seconds; like host.json functionTimeout, a slow activity fails
+    shuffle_seed: int | None = None  # deliver completions in random order and random batch sizes (seeded)
 
 
 @dataclass(slots=True)
@@ -112,6 +114,7 @@ class DurableRuntime:
         self._skew = timedelta(0)
         self._uuid_counter = 0
         self._deliveries: dict[tuple[str, str | None], int] = {}
+        self._random = random.Random(self.options.shuffle_seed)
 
     # -- clock ---------------------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -247,6 +250,12 @@ class DurableRuntime:
         batch = [await completions.get()]
         while len(batch) < self.options.max_batch and not completions.empty():
             batch.append(completions.get_nowait())
+        if self.options.shuffle_seed is not None:  # real completions race; orchestrators must not care
+            self._random.shuffle(batch)
+            keep = self._random.randint(1, len(batch))
+            for late in batch[keep:]:
+                completions.put_nowait(late)
+            batch = batch[:keep]
         for done in batch:
             if done.fire_at is not None:
                 self._advance_to(done.fire_at)

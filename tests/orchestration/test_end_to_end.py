@@ -162,8 +162,10 @@ async def test_timer_run_copies_every_stream(stack, app_env, functions, expected
     assert json.loads(done.input_json or "{}")["trigger"] == "timer"
     summary = done.output
     assert summary["status"] == "succeeded" and await success_marker_exists(summary)
+    pairs = await copied_pairs((await manifest(summary))["partitions"])
     for stream in CATALOG:
         assert summary["streams"][stream]["records"] == len(expected[stream]), stream
+        assert Counter(pairs[stream]) == Counter(expected[stream]), stream
 
 
 async def test_missing_permission_fails_its_streams_only_and_withholds_success(

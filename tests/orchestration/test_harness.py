@@ -281,3 +281,12 @@ async def test_an_activity_over_its_time_limit_fails_instead_of_hanging():
     done = await run(runtime, "patient")
     assert done.status == "Completed"
     assert done.output.startswith("Timeout: activity slow ran longer than 0.2s")
+
+
+async def test_seeded_shuffle_reorders_and_splits_completions():
+    runtime = DurableRuntime(FunctionIndex.from_app(app), RuntimeOptions(shuffle_seed=5))
+    done = await run(runtime, "fan_out", 12)
+    assert done.output == sum(i * i for i in range(12))
+    completed = [e["TaskScheduledId"] for e in done.history if e["EventType"] == h.EventType.TASK_COMPLETED]
+    assert sorted(completed) == list(range(12)) and completed != list(range(12))
+    assert done.metrics.episodes > 3  # completions arrived over several episodes, not in one batch

@@ -272,3 +272,22 @@ def test_first_episodes_history_in_actions_out():
     assert second.state["actions"][0][1]["actionType"] == 11  # one task_any over everything in flight
     assert second.custom_status["streams"]["users"]["total"] == 1
     assert json.loads(partitions[0]["input"])["run"]["run_id"] == run["run_id"]  # new_uuid is replay-stable
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_outcome_does_not_depend_on_completion_order_or_batching(seed):
+    def behaviour(stream, parent, attempt):
+        if (stream, parent) == ("contacts", "u2") and attempt == 1:
+            raise ConnectionResetError("worker lost")
+        if (stream, parent) == ("mail_messages", "u3"):
+            return partition(stream, parent, "skipped", reason="MailboxNotEnabledForRESTAPI")
+        return None
+
+    tenant = demo_tenant(behaviour=behaviour)
+    _, done = await sync(tenant, limits={"partitions_in_flight": 3, "chunks_in_flight": 1, "parents_per_round": 2},
+                         shuffle_seed=seed)
+    assert done.status == "Completed", done.error
+    [results] = tenant.manifest_inputs
+    assert Counter((r["stream"], r["parent_id"]) for r in results) == expected_partitions(tenant)
+    assert (done.output["ok"], done.output["skipped"], done.output["failed"]) == (
+        sum(expected_partitions(tenant).values()) - 1, 1, 0)
