@@ -90,9 +90,8 @@ def test_blob_rejects_a_token_for_another_audience(stack: RunningStack) -> None:
     assert response.status_code in (401, 403)
 
 
-def _graph_app_tokens(stack: RunningStack) -> list[str]:
+def _graph_app_tokens(env: StackEnv) -> list[str]:
     """The product's path: workload identity reads the Graph credentials from the vault, then MSAL signs in."""
-    env = stack.env
     vault = SecretClient(env.key_vault_url, workload_credential(env), verify_challenge_resource=False,
                          connection_verify=env.ca_bundle)
     client_secret = vault.get_secret(env.graph_app.client_secret_name).value
@@ -117,7 +116,7 @@ def test_session_stack_runs_the_small_unthrottled_tenant(stack: RunningStack) ->
 
 
 def test_demo_app_signs_in_with_secret_and_certificate_from_the_vault(stack: RunningStack) -> None:
-    for token in _graph_app_tokens(stack):
+    for token in _graph_app_tokens(stack.env):
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["appid"] == stack.env.graph_app.client_id
         assert claims["roles"] == sorted(GRAPH_APP_ROLES)
@@ -125,7 +124,7 @@ def test_demo_app_signs_in_with_secret_and_certificate_from_the_vault(stack: Run
 
 def test_graph_emulator_accepts_the_demo_app_token(stack: RunningStack) -> None:
     assert stack.env.graph_url is not None and stack.env.graph_admin_url == f"{stack.env.graph_url}/_admin"
-    token = _graph_app_tokens(stack)[0]
+    token = _graph_app_tokens(stack.env)[0]
     response = stack.http().get(f"{stack.env.graph_url}/v1.0/users", params={"$top": "5"},
                                 headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
@@ -138,6 +137,16 @@ def test_graph_emulator_accepts_the_demo_app_token(stack: RunningStack) -> None:
 
 def _start(root: Path, *extra: str) -> StackProcess:
     return start_stack(root / "state", root / "devstack.env", *STACK_ARGS, *extra)
+
+
+def _users_delta_link(env: StackEnv) -> str:
+    http = ca_session(env.ca_bundle)
+    headers = {"Authorization": f"Bearer {_graph_app_tokens(env)[0]}"}
+    page = http.get(f"{env.graph_url}/v1.0/users/delta", headers=headers).json()
+    while "@odata.nextLink" in page:
+        page = http.get(page["@odata.nextLink"], headers=headers).json()
+    link: str = page["@odata.deltaLink"]
+    return link
 
 
 def _no_survivors(proc: StackProcess) -> None:
@@ -156,6 +165,7 @@ def test_state_dir_survives_restart_and_nothing_is_orphaned(tmp_path: Path) -> N
         env1 = first.env
         ca1 = Path(env1.ca_bundle).read_bytes()
         vault_token = workload_credential(env1).get_token("https://vault.azure.net/.default").token
+        delta_link = _users_delta_link(env1)
         container = blob_service(env1).get_container_client("persisted")
         container.create_container()
         container.upload_blob("kept.txt", b"still here")
@@ -178,6 +188,11 @@ def test_state_dir_survives_restart_and_nothing_is_orphaned(tmp_path: Path) -> N
             headers={"Authorization": f"Bearer {vault_token}"})
         assert response.status_code == 200, response.text
         assert blob_service(env2).get_container_client("persisted").download_blob("kept.txt").readall() == b"still here"
+        # A delta link handed out before the restart still answers (same port, Graph state in the state dir).
+        graph_token = _graph_app_tokens(env2)[0]
+        after = ca_session(env2.ca_bundle).get(delta_link, headers={"Authorization": f"Bearer {graph_token}"})
+        assert after.status_code == 200, after.text
+        assert after.json()["value"] == [] and "@odata.deltaLink" in after.json()
         versions = SecretClient(env2.key_vault_url, workload_credential(env2), verify_challenge_resource=False,
                                 connection_verify=env2.ca_bundle)
         assert versions.get_secret("graph-client-secret").value  # one set of secrets, not re-created
