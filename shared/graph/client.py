@@ -9,6 +9,7 @@ reach the caller only after a whole page parsed, so a retried page can neither l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import uuid
@@ -201,20 +202,33 @@ class GraphClient:
         stats: RequestStats,
         headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Page]:
-        """Every page from `url` on, following `@odata.nextLink` verbatim (custom headers resent each time)."""
-        link: str | None = url
-        while link is not None:
-            body = await self.get_json(link, tenant_id, spec=spec, parent_scoped=parent_scoped, stats=stats,
-                                       headers=headers)
-            value = body.get("value")
-            if value is None and "id" in body:
-                value = [body]  # a single entity (GET /x/{id})
-            records = [r for r in (value or []) if isinstance(r, dict)]
-            next_link = body.get("@odata.nextLink")
-            delta_link = body.get("@odata.deltaLink")
-            stats.pages += 1
-            yield Page(records, next_link if isinstance(next_link, str) else None,
-                       delta_link if isinstance(delta_link, str) else None)
-            link = next_link if isinstance(next_link, str) else None
+        """Every page from `url` on, following `@odata.nextLink` verbatim (custom headers resent each time).
 
+        The next page is fetched while the caller writes the current one (one request in flight per partition,
+        as before, but the network wait overlaps the JSON and gzip work); at most two pages are held.
+        """
+        def fetch(link: str) -> asyncio.Task[dict[str, Any]]:
+            return asyncio.ensure_future(self.get_json(link, tenant_id, spec=spec, parent_scoped=parent_scoped,
+                                                       stats=stats, headers=headers))
 
+        pending: asyncio.Task[dict[str, Any]] | None = fetch(url)
+        try:
+            while pending is not None:
+                body = await pending
+                pending = None
+                value = body.get("value")
+                if value is None and "id" in body:
+                    value = [body]  # a single entity (GET /x/{id})
+                records = [r for r in (value or []) if isinstance(r, dict)]
+                next_link = body.get("@odata.nextLink")
+                delta_link = body.get("@odata.deltaLink")
+                stats.pages += 1
+                if isinstance(next_link, str):
+                    pending = fetch(next_link)
+                yield Page(records, next_link if isinstance(next_link, str) else None,
+                           delta_link if isinstance(delta_link, str) else None)
+        finally:
+            if pending is not None:  # the caller stopped early (error, or it had enough): do not leak the fetch
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
