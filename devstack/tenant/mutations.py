@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -166,6 +167,8 @@ class Planner:
         if unknown:
             raise ValueError(f"unknown {kind} properties {unknown}; use Graph v1.0 property names such as "
                              f"{sorted(k for k in base if not k.startswith('@'))[:12]}")
+        if "id" in given and kind in DIRECTORY_KINDS and not _is_guid(given["id"]):
+            raise ValueError(f"{kind} ids are GUIDs; got {given['id']!r}: omit 'id' to get a generated one")
         record = {**base, **given}
         for name in CREATED_FIELDS.get(BASE_KIND.get(kind, kind), ()):
             if name not in given and name in record:
@@ -302,6 +305,13 @@ class Planner:
                 family = self.t.family_key("directoryRoleMembers", (role["id"],))
                 self.hide(family, object_id, soft=False)
                 self.change(family, "members", role["id"], None, removed=(ref,))
+
+
+def _is_guid(value: object) -> bool:
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
 
 
 def _descendants(tenant: DemoTenant, drive_id: str, item: Record) -> list[Record]:

@@ -49,8 +49,7 @@ class Wiring:
         t.register("folderMessages", self.folder_messages)
         t.register("events", self.events)
         t.register("contactFolders", self.contact_folders)
-        t.register("contacts", lambda p: self.folder_contacts((p[0], self.outlook.contact_folder_id(
-            p[0], DEFAULT_CONTACT_FOLDER))))
+        t.register("contacts", self.default_contacts)
         t.register("folderContacts", self.folder_contacts)
         t.register("chats", self.chats)
         t.register("chatMembers", self.chat_members)
@@ -175,6 +174,11 @@ class Wiring:
         if not exists:
             return None
         return ListSource([self.outlook.contact_folder(parents[0], f) for f in range(self.lay.contact_folder_count())])
+
+    def default_contacts(self, parents: tuple[str, ...]) -> Source | None:
+        if not self._user(parents[0])[0]:
+            return None
+        return self.folder_contacts((parents[0], self.outlook.contact_folder_id(parents[0], DEFAULT_CONTACT_FOLDER)))
 
     def folder_contacts(self, parents: tuple[str, ...]) -> Source | None:
         user_id, folder_id = parents

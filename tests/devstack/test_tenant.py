@@ -322,3 +322,31 @@ def test_lower_bound_finds_a_time_in_a_sorted_collection(demo: DemoTenant) -> No
     assert users is not None and users.sorted_by is None
     with pytest.raises(ValueError, match="no time order"):
         users.lower_bound("2026-01-01T00:00:00Z")
+
+
+NASTY_IDS = ["", " ", "é", "null", "../..", "AAMk", "AAMkAGI2TG93AAA=", "b!", "b!" + "A" * 64, "01", "01" + "A" * 32,
+             "19:", "19:meeting_@thread.v2", "19:meeting_!!!@thread.v2", "19:_@unq.gbl.spaces", "19:zz@thread.tacv2",
+             "Directory___1", "Directory_x_y_12", "１２３", "0" * 13, "x" * 500, "MCMjMCMj", "\x00", "🚀"]
+
+
+def test_foreign_ids_are_not_found_anywhere(demo: DemoTenant) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    views = [demo.collection(kind, *parents) for kind, parents in every_collection(demo)[::7]]
+    for value in NASTY_IDS:
+        for view in views:
+            assert view is not None
+            assert view.get(value) is None
+        for kind in KINDS[9:]:
+            parents = (value,) * (2 if kind in ("folderMessages", "folderContacts") else 1)
+            assert demo.collection(kind, *parents) is None, (kind, value)
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.text(max_size=80))
+    def check(value: str) -> None:
+        for view in views[:40]:
+            assert view is not None
+            assert view.get(value) is None
+
+    check()

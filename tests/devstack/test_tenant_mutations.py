@@ -336,3 +336,15 @@ def test_deleted_objects_leave_roles_and_parent_groups(tenant: DemoTenant) -> No
     changes = view(tenant, "groups").changes_since(seq)
     assert [(c.kind, c.id) for c in changes] == [("members", parent["id"]), ("soft_deleted", nested["id"])]
     assert changes[0].removed == ({"@odata.type": "#microsoft.graph.group", "id": nested["id"]},)
+
+
+def test_created_directory_ids_must_be_guids(tenant: DemoTenant) -> None:
+    with pytest.raises(ValueError, match="ids are GUIDs"):
+        tenant.apply({"op": "create", "kind": "users", "record": {"id": "é-not-a-guid"}})
+    fixed = "0b4f6c5e-1b2a-4c3d-8e9f-a0b1c2d3e4f5"
+    user = tenant.apply({"op": "create", "kind": "users", "record": {"id": fixed, "displayName": "Fixed Id"}})
+    assert user is not None and user["id"] == fixed
+    assert view(tenant, "messages", fixed).count() == 0
+    assert not tenant.has_onedrive(fixed) and tenant.mailbox_state(fixed) == "ok"
+    with pytest.raises(ValueError, match="already exists"):
+        tenant.apply({"op": "create", "kind": "users", "record": {"id": fixed}})
