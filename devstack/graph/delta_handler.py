@@ -35,7 +35,7 @@ _GONE: dict[str, tuple[str, str]] = {
 
 
 def _page_size(svc: GraphService, ep: Endpoint, opts: query.Options, headers: Mapping[str, str]) -> int:
-    if ep.delta == "directory":
+    if ep.delta == "directory" and ep.family == "directory":
         return max(1, svc.settings.directory_delta_page_size)
     size = opts.top
     prefer = headers.get("Prefer", "")

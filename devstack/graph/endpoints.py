@@ -120,6 +120,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _E("user_all_chat_messages", ("users", "{}", "chats", "getAllMessages"), "teams", "chatMessages",
        "chatMessage", "Collection(chatMessage)", Paging(50, 50, "skiptoken"), user_key=0,
        teams_resource="all_messages"),
+    _E("user_all_chat_messages_delta", ("users", "{}", "chats", "getAllMessages", "delta"), "teams", "chatMessages",
+       "chatMessage", "Collection(chatMessage)", Paging(50, 50, "skiptoken"), delta="directory", user_key=0,
+       teams_resource="all_messages", filter_props=frozenset({"lastModifiedDateTime"}),
+       filter_ops=frozenset({"gt", "ge"})),
     # --- Outlook ---
     _E("messages", ("users", "{}", "messages"), "outlook", "messages", "message", "users('{0}')/messages", OUTLOOK,
        user_key=0, orderby=frozenset({"receivedDateTime", "sentDateTime", "createdDateTime",

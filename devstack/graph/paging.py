@@ -79,7 +79,9 @@ class ChainCollection:
         return None
 
     def changes_since(self, seq: int) -> list[Change]:
-        return []
+        """The parts' change logs merged in tenant order (seq grows across the whole tenant)."""
+        merged = [c for part in self._parts for c in part.changes_since(seq)]
+        return sorted(merged, key=lambda c: c.seq)
 
 
 def sort_key(path: str) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:

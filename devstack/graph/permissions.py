@@ -49,6 +49,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "chat_members": ("ChatMember.Read.All", "ChatMember.ReadWrite.All", "Chat.ReadBasic.All", "Chat.Read.All",
                      "Chat.ReadWrite.All"),
     "user_all_chat_messages": ("Chat.Read.All", "Chat.ReadWrite.All"),
+    "user_all_chat_messages_delta": ("Chat.Read.All", "Chat.ReadWrite.All"),
     "messages": _MAIL,
     "mail_folders": _MAIL,
     "folder_messages": _MAIL,

@@ -266,7 +266,7 @@ class GraphService:
             return _Target(groups, predicate=_is_team)
         if name == "group_transitive_members":
             return _Target(self._transitive_members(ep, keys[0]), parent_ids=(keys[0],))
-        if name == "user_all_chat_messages":
+        if name in ("user_all_chat_messages", "user_all_chat_messages_delta"):
             chats = self._need(self.tenant.collection("chats", parents[0]), ep, keys[0])
             parts = [c for c in (self.tenant.collection("chatMessages", str(ch["id"])) for ch in chats.iter_from(0))
                      if c is not None]

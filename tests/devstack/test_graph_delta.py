@@ -251,6 +251,20 @@ async def test_contacts_delta_per_folder(graph: GraphHarness) -> None:
     assert changes == [{"@odata.type": "#microsoft.graph.contact", "id": victim, "@removed": {"reason": "deleted"}}]
 
 
+async def test_all_chat_messages_delta(graph: GraphHarness) -> None:
+    user = mail_user(graph)
+    chats = graph.ids("chats", user)
+    expected = [m for c in chats for m in graph.ids("chatMessages", c)]
+    items, pages = await graph.walk(f"/users/{user}/chats/getAllMessages/delta?$top=20")
+    assert [i["id"] for i in items] == expected
+    assert all(len(p["value"]) <= 20 for p in pages) and pages[0]["@odata.context"].endswith("Collection(chatMessage)")
+    link = pages[-1]["@odata.deltaLink"]
+    await apply(graph, {"op": "update", "kind": "chatMessages", "parents": [chats[0]], "id": expected[0],
+                        "patch": {"importance": "urgent"}})
+    changes, _ = await round_from(graph, link)
+    assert [(c["id"], c["importance"]) for c in changes] == [(expected[0], "urgent")]
+
+
 # --- drives --------------------------------------------------------------------------------------------------------
 async def test_drive_delta_token_links_and_deleted_facet(graph: GraphHarness) -> None:
     user = mail_user(graph)
