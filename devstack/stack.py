@@ -61,7 +61,6 @@ class StackOptions:
     token_lifetime_seconds: int | None = None
     graph: bool = True
     azurite: bool = True
-    extra_tenants: list[str] = field(default_factory=list)
 
 
 def make_certificate(common_name: str) -> tuple[str, str]:
@@ -173,9 +172,6 @@ class Stack:
         domain: str = tenant.default_domain if tenant is not None else "devstack.onmicrosoft.com"
         if registry.resolve_tenant(tenant_id) is None:
             registry.add_tenant(tenant_id, [domain])
-        for extra in opts.extra_tenants:
-            if registry.resolve_tenant(extra) is None:
-                registry.add_tenant(extra, [])
 
         boot = self._bootstrap(registry, tenant_id, saved)
         self.vault = vault = VaultState(self._path("keyvault", "vault.json"))
