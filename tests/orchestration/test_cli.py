@@ -56,3 +56,13 @@ def test_demo_starts_syncs_and_stops_its_own_stack(tmp_path: Path) -> None:
     assert "│ chat_messages " in out and "_SUCCESS written" in out
     assert "MailboxNotEnabledForRESTAPI" in out  # the demo tenant's users without a mailbox are reported
     assert "processes still running" not in out
+
+
+def test_settings_prints_local_settings_for_a_running_stack(stack: RunningStack, tmp_path: Path) -> None:
+    done = localrun("settings", "--env-file", str(stack.process.env_file))
+    assert done.returncode == 0, done.stderr
+    values = json.loads(done.stdout)["Values"]
+    assert values["GRAPH_TENANT_IDS"] == stack.env.tenant_id and values["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    assert values["GRAPH_ENDPOINT"] == stack.env.graph_url and values["CA_BUNDLE"] == stack.env.ca_bundle
+    absent = localrun("settings", "--env-file", str(tmp_path / "none.env"))
+    assert absent.returncode == 2 and "python -m devstack up" in absent.stdout
