@@ -7,6 +7,7 @@ cause, and whether the failure is the whole stream's or this partition's), plus 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -30,6 +31,8 @@ from shared.writer.paths import partition_path
 from shared.writer.records import RecordShaper
 
 log = logging.getLogger("shared.sync")
+
+WALK_CONCURRENCY = 8
 
 __all__ = ["list_parents", "read_parent_chunk", "sync_partition", "write_manifest"]
 
@@ -62,14 +65,17 @@ async def _copy(engine: Engine, settings: Settings, run: RunInfo, spec: StreamSp
                                              stats=stats):
             await writer.write(shaper.jsonl(page.records), len(page.records))
         return
-    # Shared entities (chats): walk every parent, emit each entity once.
+    # Shared entities (chats): walk every parent, emit each entity once. Parents are walked WALK_CONCURRENCY at
+    # a time (serial per-user fan-out is what makes peers' chat syncs take hours).
     assert spec.parent is not None
     shaper = RecordShaper(tenant_id=tenant_id, extracted_at=extracted_at, snake_case=settings.snake_case)
     seen: set[str] = set()
-    async for walked in parent_ids(engine, settings, tenant_id, spec.parent, stats):
-        url = partition_url(settings, spec, walked)
+    gate = asyncio.Semaphore(WALK_CONCURRENCY)
+
+    async def walk(walked: str) -> None:
         try:
-            async for page in engine.graph.pages(url, tenant_id, spec=spec, parent_scoped=True, stats=stats):
+            async for page in engine.graph.pages(partition_url(settings, spec, walked), tenant_id, spec=spec,
+                                                 parent_scoped=True, stats=stats):
                 fresh = []
                 for record in page.records:
                     rid = record.get(spec.id_column)
@@ -81,6 +87,25 @@ async def _copy(engine: Engine, settings: Settings, run: RunInfo, spec: StreamSp
             if exc.decision.action is not Action.SKIP_PARENT:
                 raise
             walk_skips.append(exc.decision.code)
+        finally:
+            gate.release()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            async for walked in parent_ids(engine, settings, tenant_id, spec.parent, stats):
+                await gate.acquire()
+                group.create_task(walk(walked))
+    except BaseExceptionGroup as errors:
+        raise _first_error(errors) from None
+
+
+def _first_error(errors: BaseExceptionGroup[BaseException]) -> BaseException:
+    for error in errors.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            return _first_error(error)
+        if not isinstance(error, asyncio.CancelledError):
+            return error
+    return errors.exceptions[0]
 
 
 async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_id: str | None) -> PartitionResult:

@@ -44,9 +44,10 @@ class BlockBlobJsonlWriter:
         block_id = base64.b64encode(f"block-{len(self._block_ids):08d}".encode()).decode("ascii")
         chunk = bytes(self._buffer)  # bytes, so the SDK can resend the block on a retry
         self._buffer = bytearray()
-        await self._blob.stage_block(block_id, chunk, length=len(chunk))
+        # Reserve the id and its place before awaiting, so concurrent writers keep ids unique and ordered.
         self._block_ids.append(block_id)
         self.bytes_written += len(chunk)
+        await self._blob.stage_block(block_id, chunk, length=len(chunk))
 
     async def commit(self, extra_metadata: dict[str, str] | None = None) -> None:
         if self._gzip is not None:
