@@ -210,3 +210,14 @@ async def test_streams_endpoint_lists_the_catalog_with_permissions(functions, mo
     assert users["permissions"] == list(CATALOG["users"].permissions) and users["enabled"] is True
     assert next(s for s in body["streams"] if s["name"] == "contacts")["enabled"] is False
     assert next(s for s in body["streams"] if s["name"] == "mail_messages")["partitioned_by"] == "users"
+
+
+async def test_two_simultaneous_starts_give_one_run_and_one_409(functions, world):
+    tenant, runtime, host = world
+    tenant.gate = asyncio.Event()
+    answers = await asyncio.gather(*(functions["start_sync"](req=post(), client=host.client_binding)
+                                     for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [202, 409]
+    assert list(runtime.instances) == [names.run_instance_id(TENANT_A)]
+    tenant.gate.set()
+    assert (await runtime.wait(names.run_instance_id(TENANT_A))).status == "Completed"
