@@ -6,6 +6,7 @@ change-log keys together and answers the per-parent conditions (mailbox state, O
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -96,7 +97,7 @@ class DemoTenant:
         self.overlay.apply_effects(effects)
         if self.journal is not None:
             self.journal.append(normalized, effects)
-        return result
+        return copy.deepcopy(result)  # the caller may reshape it; the overlay keeps its own
 
     # --- wiring ------------------------------------------------------------------------------------------------
     @staticmethod

@@ -7,6 +7,8 @@ requested records; each deletion adds O(1) work per page (the hidden positions a
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,7 +57,7 @@ class ListSource:
         return len(self._records)
 
     def make(self, index: int) -> Record:
-        return self._records[index]
+        return copy.deepcopy(self._records[index])
 
     def index_of(self, item_id: str) -> int | None:
         return self._index.get(item_id)
@@ -124,7 +126,9 @@ class View:
     def _base(self, index: int) -> Record:
         record = self._source.make(index)
         if self._store.records:
-            record = self._store.records.get(record["id"], record)
+            stored = self._store.records.get(record["id"])
+            if stored is not None:
+                record = copy.deepcopy(stored)
         return self._render(record)
 
     def iter_from(self, offset: int = 0) -> Iterator[Record]:
@@ -147,7 +151,7 @@ class View:
             offset = visible_base
         records = self._store.records
         for item_id in self._created[offset - visible_base :]:
-            yield self._render(records[item_id])
+            yield self._render(copy.deepcopy(records[item_id]))
 
     def page(self, offset: int, limit: int) -> list[Record]:
         if offset < 0 or limit < 0:
@@ -172,7 +176,7 @@ class View:
             return None
         if item_id in store.created_set:
             record = store.records[item_id]
-            return self._render(record) if self._accept(record) else None
+            return self._render(copy.deepcopy(record)) if self._accept(record) else None
         i = self._source.index_of(item_id)
         if i is None:
             return None
@@ -222,5 +226,7 @@ class View:
         return lo
 
     def changes_since(self, seq: int) -> list[Change]:
-        return self._log.since(self._key, seq)
+        """Copies: callers may reshape what they get without touching the log."""
+        return [c if c.record is None else dataclasses.replace(c, record=copy.deepcopy(c.record))
+                for c in self._log.since(self._key, seq)]
 

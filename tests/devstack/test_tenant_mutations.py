@@ -348,3 +348,22 @@ def test_created_directory_ids_must_be_guids(tenant: DemoTenant) -> None:
     assert not tenant.has_onedrive(fixed) and tenant.mailbox_state(fixed) == "ok"
     with pytest.raises(ValueError, match="already exists"):
         tenant.apply({"op": "create", "kind": "users", "record": {"id": fixed}})
+
+
+def test_callers_cannot_corrupt_the_tenant_by_editing_what_they_get(tenant: DemoTenant) -> None:
+    users = view(tenant, "users")
+    created = tenant.apply({"op": "create", "kind": "users", "record": {"displayName": "Original"}})
+    assert created is not None
+    created["displayName"] = "Edited by caller"
+    created["businessPhones"].append("+1 555")
+    for record in (users.get(created["id"]), users.page(users.count() - 1, 1)[0],
+                   users.changes_since(0)[0].record):
+        assert record is not None
+        record["displayName"] = "Edited again"
+        record["businessPhones"].append("x")
+    fresh = users.get(created["id"])
+    assert fresh is not None and fresh["displayName"] == "Original"
+    assert users.changes_since(0)[0].record["displayName"] == "Original"
+    folders = view(tenant, "mailFolders", mailbox_user(tenant))
+    folders.page(0, 1)[0]["displayName"] = "Mutated"
+    assert folders.page(0, 1)[0]["displayName"] == "Inbox"
