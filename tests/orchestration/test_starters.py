@@ -218,6 +218,6 @@ async def test_two_simultaneous_starts_give_one_run_and_one_409(functions, world
     answers = await asyncio.gather(*(functions["start_sync"](req=post(), client=host.client_binding)
                                      for _ in range(2)))
     assert sorted(a.status_code for a in answers) == [202, 409]
-    assert list(runtime.instances) == [names.run_instance_id(TENANT_A)]
+    assert [i for i in runtime.instances if ":" not in i] == [names.run_instance_id(TENANT_A)]
     tenant.gate.set()
     assert (await runtime.wait(names.run_instance_id(TENANT_A))).status == "Completed"
