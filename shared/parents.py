@@ -7,6 +7,8 @@ because a durable activity's output is stored in the orchestration history.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import orjson
@@ -21,6 +23,8 @@ from shared.streams import CATALOG, get_stream, quote_segment
 from shared.writer.paths import parents_folder
 
 CHUNK_SIZE = 500
+WALK_CONCURRENCY = 8
+QUEUE_SIZE = 1000
 USER_TYPE = "#microsoft.graph.user"
 
 
@@ -90,19 +94,68 @@ async def parent_ids(engine: Engine, settings: Settings, tenant_id: str, parent_
         async for rid in _ids(engine, tenant_id, url, headers, spec.name, parent_scoped=False, stats=stats):
             yield rid
         return
+    async for rid in _walked_ids(engine, settings, tenant_id, spec.name, spec.parent, top, stats, skipped):
+        yield rid
+
+
+async def _walked_ids(engine: Engine, settings: Settings, tenant_id: str, stream: str, parent: str,
+                      top: int | None, stats: RequestStats, skipped: list[str] | None) -> AsyncIterator[str]:
+    """Ids of a nested stream (chats, drives), WALK_CONCURRENCY parents at a time, each id once.
+
+    Walkers feed a bounded queue, so memory holds the de-duplication set and at most QUEUE_SIZE pending ids.
+    """
+    spec = get_stream(stream)
+    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=QUEUE_SIZE)
     seen: set[str] = set()
-    async for grand in parent_ids(engine, settings, tenant_id, spec.parent, stats, skipped):
+    gate = asyncio.Semaphore(WALK_CONCURRENCY)
+
+    async def walk(grand: str) -> None:
         url, headers = ids_url(settings, spec.path_for(grand), top=top)
         try:
-            async for rid in _ids(engine, tenant_id, url, headers, spec.name, parent_scoped=True, stats=stats):
+            async for rid in _ids(engine, tenant_id, url, headers, stream, parent_scoped=True, stats=stats):
                 if rid not in seen:
                     seen.add(rid)
-                    yield rid
+                    await queue.put(rid)
         except GraphRequestError as exc:
             if exc.decision.action is not Action.SKIP_PARENT:
                 raise
             if skipped is not None:
                 skipped.append(grand)
+        finally:
+            gate.release()
+
+    async def produce() -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                async for grand in parent_ids(engine, settings, tenant_id, parent, stats, skipped):
+                    await gate.acquire()
+                    group.create_task(walk(grand))
+        finally:
+            await queue.put(None)
+
+    producer = asyncio.ensure_future(produce())
+    try:
+        while (rid := await queue.get()) is not None:
+            yield rid
+        try:
+            await producer
+        except BaseExceptionGroup as errors:
+            raise first_error(errors) from None
+    finally:
+        if not producer.done():
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception, BaseExceptionGroup):
+                await producer
+
+
+def first_error(errors: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real error of a task group (not the cancellations it caused)."""
+    for error in errors.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            return first_error(error)
+        if not isinstance(error, asyncio.CancelledError):
+            return error
+    return errors.exceptions[0]
 
 
 async def list_parents(settings: Settings, run: RunInfo, parent_stream: str) -> ParentListing:

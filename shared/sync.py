@@ -23,7 +23,7 @@ from shared.contracts import FailureScope, PartitionResult, RunInfo
 from shared.graph import Action, GraphRequestError, OffHostLinkError, RequestStats
 from shared.graph.query import partition_url
 from shared.manifest import write_manifest
-from shared.parents import list_parents, parent_ids, read_parent_chunk
+from shared.parents import WALK_CONCURRENCY, first_error, list_parents, parent_ids, read_parent_chunk
 from shared.runtime import Engine, get_engine
 from shared.streams import CATALOG, StreamSpec
 from shared.writer.blob import BlockBlobJsonlWriter
@@ -31,8 +31,6 @@ from shared.writer.paths import partition_path
 from shared.writer.records import RecordShaper
 
 log = logging.getLogger("shared.sync")
-
-WALK_CONCURRENCY = 8
 
 __all__ = ["list_parents", "read_parent_chunk", "sync_partition", "write_manifest"]
 
@@ -96,16 +94,7 @@ async def _copy(engine: Engine, settings: Settings, run: RunInfo, spec: StreamSp
                 await gate.acquire()
                 group.create_task(walk(walked))
     except BaseExceptionGroup as errors:
-        raise _first_error(errors) from None
-
-
-def _first_error(errors: BaseExceptionGroup[BaseException]) -> BaseException:
-    for error in errors.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            return _first_error(error)
-        if not isinstance(error, asyncio.CancelledError):
-            return error
-    return errors.exceptions[0]
+        raise first_error(errors) from None
 
 
 async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_id: str | None) -> PartitionResult:

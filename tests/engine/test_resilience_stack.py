@@ -16,9 +16,10 @@ from aiohttp import web
 
 from shared.config import load_settings
 from shared.graph import OffHostLinkError, RequestStats
+from shared.parents import ParentListingError
 from shared.runtime import close_engines, get_engine
 from shared.streams import CATALOG
-from shared.sync import sync_partition
+from shared.sync import list_parents, sync_partition
 from tests.conftest import RunningStack
 from tests.engine.conftest import engine_environ, set_vault_secret, unique
 from tests.engine.oracle import Oracle
@@ -198,6 +199,8 @@ async def test_missing_permission_fails_only_that_stream_and_names_it(
         roles = await sync_partition(settings, run, "directory_roles", None)
         mail = await sync_partition(settings, run, "mail_messages", user)
         chats = await sync_partition(settings, run, "chats", None)  # the walk over users stops at the first 403
+        with pytest.raises(ParentListingError) as listing:
+            await list_parents(settings, run, "chats")  # chat_messages' parents: same walk, same refusal
     finally:
         await close_engines()
     assert users["status"] == "ok" and users["records"] == len(oracle.ids("/users"))
@@ -209,6 +212,7 @@ async def test_missing_permission_fails_only_that_stream_and_names_it(
         assert result["requests"] <= 1 + 8 + 1  # no retries: at most the listing and the walks in flight
     assert apps["requests"] == roles["requests"] == mail["requests"] == 1
     assert apps.get("error_code") == "Authorization_RequestDenied" and apps.get("request_id")
+    assert "Chat.ReadBasic.All" in str(listing.value) and listing.value.code == "Forbidden"
     assert mail.get("error_code") == "ErrorAccessDenied"
 
 
