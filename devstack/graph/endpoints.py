@@ -57,6 +57,8 @@ class Endpoint:
     filter_ops: frozenset[str] | None = None
     window_required: bool = False  # calendarView: startDateTime + endDateTime
     filter_needs_orderby: bool = False  # chat messages: a $filter without a matching $orderby is ignored
+    newest_first: bool = False  # default order is most recent first (sign-ins)
+    orderby_in_filter: bool = False  # Outlook messages: $orderby properties must lead the $filter (InefficientFilter)
     methods: tuple[str, ...] = field(default=("GET",))
 
 
@@ -127,13 +129,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # --- Outlook ---
     _E("messages", ("users", "{}", "messages"), "outlook", "messages", "message", "users('{0}')/messages", OUTLOOK,
        user_key=0, orderby=frozenset({"receivedDateTime", "sentDateTime", "createdDateTime",
-                                      "lastModifiedDateTime", "subject"})),
+                                      "lastModifiedDateTime", "subject"}), orderby_in_filter=True),
     _E("mail_folders", ("users", "{}", "mailFolders"), "outlook", "mailFolders", "mailFolder",
        "users('{0}')/mailFolders", OUTLOOK, user_key=0, orderby=frozenset({"displayName"})),
     _E("folder_messages", ("users", "{}", "mailFolders", "{}", "messages"), "outlook", "folderMessages", "message",
        "users('{0}')/mailFolders('{1}')/messages", OUTLOOK, user_key=0,
        orderby=frozenset({"receivedDateTime", "sentDateTime", "createdDateTime", "lastModifiedDateTime",
-                          "subject"})),
+                          "subject"}), orderby_in_filter=True),
     _E("folder_messages_delta", ("users", "{}", "mailFolders", "{}", "messages", "delta"), "outlook",
        "folderMessages", "message", "Collection(message)", OUTLOOK, delta="outlook", user_key=0,
        orderby=frozenset({"receivedDateTime"}), filter_props=frozenset({"receivedDateTime"}),
@@ -177,7 +179,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _E("directory_audits", ("auditLogs", "directoryAudits"), "reports", "directoryAudits", "directoryAudit",
        "auditLogs/directoryAudits", Paging(1000, 1000, "skiptoken"), orderby=frozenset({"activityDateTime"})),
     _E("sign_ins", ("auditLogs", "signIns"), "reports", "signIns", "signIn", "auditLogs/signIns",
-       Paging(1000, 1000, "skiptoken"), orderby=frozenset({"createdDateTime"})),
+       Paging(1000, 1000, "skiptoken"), orderby=frozenset({"createdDateTime"}), newest_first=True),
     _E("ca_policies", ("identity", "conditionalAccess", "policies"), "ca", "conditionalAccessPolicies",
        "conditionalAccessPolicy", "identity/conditionalAccess/policies",
        orderby=frozenset({"displayName", "createdDateTime", "modifiedDateTime"})),

@@ -300,6 +300,33 @@ def root_properties(node: Node, bound: frozenset[str] = frozenset()) -> set[str]
     return out
 
 
+def property_order(node: Node, bound: frozenset[str] = frozenset()) -> list[str]:
+    """Top-level properties in order of first appearance, left to right (Outlook's $orderby/$filter rule)."""
+    out: list[str] = []
+
+    def visit(n: Node, bound: frozenset[str]) -> None:
+        if isinstance(n, Path):
+            if n.parts[0] not in bound and n.parts[0] not in out:
+                out.append(n.parts[0])
+        elif isinstance(n, Compare | Logical):
+            visit(n.left, bound)
+            visit(n.right, bound)
+        elif isinstance(n, In):
+            visit(n.left, bound)
+        elif isinstance(n, Not):
+            visit(n.operand, bound)
+        elif isinstance(n, Call):
+            for arg in n.args:
+                visit(arg, bound)
+        elif isinstance(n, Lambda):
+            visit(n.collection, bound)
+            if n.body is not None:
+                visit(n.body, bound | {n.var})
+
+    visit(node, bound)
+    return out
+
+
 def operators(node: Node) -> set[str]:
     """Operators and functions used, e.g. {'ge', 'and', 'startswith', 'any'} (for per-endpoint validation)."""
     if isinstance(node, Literal | Path):

@@ -84,6 +84,40 @@ class ChainCollection:
         return sorted(merged, key=lambda c: c.seq)
 
 
+class ReversedCollection:
+    """Newest first over a collection stored oldest first (sign-ins: "the most recent sign-ins are returned
+    first", signin-list.md). Read backwards in chunks so iteration stays lazy."""
+
+    CHUNK = 500
+
+    def __init__(self, inner: Collection) -> None:
+        self.kind = inner.kind
+        self._inner = inner
+
+    def count(self) -> int:
+        return self._inner.count()
+
+    def page(self, offset: int, limit: int) -> list[Record]:
+        end = self._inner.count() - offset
+        if end <= 0 or limit <= 0:
+            return []
+        start = max(0, end - limit)
+        return list(reversed(self._inner.page(start, end - start)))
+
+    def iter_from(self, offset: int = 0) -> Iterator[Record]:
+        end = self._inner.count() - offset
+        while end > 0:
+            start = max(0, end - self.CHUNK)
+            yield from reversed(self._inner.page(start, end - start))
+            end = start
+
+    def get(self, item_id: str) -> Record | None:
+        return self._inner.get(item_id)
+
+    def changes_since(self, seq: int) -> list[Change]:
+        return self._inner.changes_since(seq)
+
+
 def sort_key(path: str) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
     parts = path.split("/")
 

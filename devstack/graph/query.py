@@ -131,7 +131,19 @@ def parse_options(ep: Endpoint, pairs: list[tuple[str, str]], headers: Mapping[s
         )
     if ep.window_required:
         _check_window(opts)
+    if ep.orderby_in_filter and opts.orderby and opts.filter is not None:
+        _check_inefficient_filter(opts)
     return opts
+
+
+def _check_inefficient_filter(opts: Options) -> None:
+    """user-list-messages.md: with both options, the $orderby properties must appear in the $filter, in the same
+    order, before any other property; otherwise Exchange answers 400 InefficientFilter."""
+    assert opts.filter is not None
+    in_filter = [p.lower() for p in odata_filter.property_order(opts.filter)]
+    ordered = [p.split("/")[0].lower() for p, _ in opts.orderby]
+    if in_filter[: len(ordered)] != ordered:
+        raise GraphError(400, "InefficientFilter", "The restriction or sort order is too complex for this operation.")
 
 
 def _check_filter(ep: Endpoint, node: odata_filter.Node) -> None:

@@ -284,6 +284,8 @@ class GraphService:
             return _Target(items, predicate=_child_of(parent_id), parent_ids=(keys[0],))
         assert ep.kind is not None
         coll = self._need(self.tenant.collection(ep.kind, *parents), ep, keys[-1] if keys else "")  # type: ignore[arg-type]
+        if ep.newest_first:
+            coll = paging.ReversedCollection(coll)
         return _Target(coll, parent_ids=parents, user_id=user_id)
 
     def _well_known_folder(self, user_id: str, name: str) -> str:

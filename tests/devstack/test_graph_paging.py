@@ -104,7 +104,7 @@ CASES: dict[str, Case] = {
     "drive_root_children": (lambda g: f"/drives/{drive(g)}/root/children", root_children, 3),
     "drive_children": (lambda g: f"/drives/{drive(g)}/items/root/children", root_children, 3),
     "directory_audits": (lambda g: "/auditLogs/directoryAudits", lambda g: g.ids("directoryAudits"), 30),
-    "sign_ins": (lambda g: "/auditLogs/signIns", lambda g: g.ids("signIns"), 30),
+    "sign_ins": (lambda g: "/auditLogs/signIns", lambda g: g.ids("signIns")[::-1], 30),  # newest first
     "ca_policies": (lambda g: "/identity/conditionalAccess/policies", lambda g: g.ids("conditionalAccessPolicies"),
                     None),
     "directory_roles": (lambda g: "/directoryRoles", lambda g: g.ids("directoryRoles"), None),
@@ -281,6 +281,23 @@ async def test_chat_message_filters_need_the_matching_orderby(graph: GraphHarnes
     assert stamps == sorted(stamps, reverse=True)
     asc = await graph.get(f"/chats/{chat(graph)}/messages?$orderby=lastModifiedDateTime asc")
     assert asc.status == 400
+
+
+async def test_outlook_orderby_must_lead_the_filter(graph: GraphHarness) -> None:
+    user = ok_user(graph)
+    bad = await graph.get(f"/users/{user}/messages?$filter=isRead eq false and receivedDateTime ge 2020-01-01"
+                          "&$orderby=receivedDateTime desc")
+    assert bad.status == 400 and bad.json["error"]["code"] == "InefficientFilter"
+    good = await graph.get(f"/users/{user}/messages?$filter=receivedDateTime ge 2020-01-01 and isRead eq false"
+                           "&$orderby=receivedDateTime desc")
+    assert good.status == 200
+
+
+async def test_sign_ins_most_recent_first(graph: GraphHarness) -> None:
+    body = (await graph.get("/auditLogs/signIns?$top=5")).json
+    stamps = [parse_datetime(s["createdDateTime"]) for s in body["value"]]
+    assert stamps == sorted(stamps, reverse=True)
+    assert body["value"][0]["id"] == graph.ids("signIns")[-1]
 
 
 async def test_outlook_honours_prefer_maxpagesize(graph: GraphHarness) -> None:

@@ -165,6 +165,14 @@ def test_sort_nulls_and_case() -> None:
     assert [r["id"] for r in paging.sort_records(recs, [("k", True)])] == ["1", "3", "2"]
 
 
+def test_reversed_collection() -> None:
+    rev = paging.ReversedCollection(rows(7))
+    assert [r["id"] for r in rev.page(0, 3)] == ["u006", "u005", "u004"]
+    assert [r["id"] for r in rev.page(5, 3)] == ["u001", "u000"]
+    assert [r["id"] for r in rev.iter_from(2)] == [f"u{i:03}" for i in range(4, -1, -1)]
+    assert _walk(rev, top=3) == [f"u{i:03}" for i in range(6, -1, -1)]  # type: ignore[arg-type]
+
+
 def test_chain_collection_pages_across_parts() -> None:
     chain = paging.ChainCollection("chatMessages", [rows(3), rows(0), rows(2)])
     assert chain.count() == 5
