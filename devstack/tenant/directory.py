@@ -127,6 +127,7 @@ class Directory:
         city, state, _, country, postal, street, _, _, phone, usage, lang = p.city
         created = spread(lay.anchor - timedelta(days=5 * 365), lay.anchor - timedelta(days=30), i,
                          lay.sizes.users, r.random())
+        created_iso = iso(created)
         licensed = lay.is_licensed(i)
         synced = not p.guest and i != 0 and r.random() < 0.2
         sku = E5_SKU if i % 3 == 0 else E3_SKU
@@ -141,7 +142,7 @@ class Directory:
             "ageGroup": None,
             "assignedLicenses": [{"disabledPlans": [], "skuId": sku}] if licensed else [],
             "assignedPlans": [
-                {"assignedDateTime": iso(created), "capabilityStatus": "Enabled", "service": svc, "servicePlanId": pid}
+                {"assignedDateTime": created_iso, "capabilityStatus": "Enabled", "service": svc, "servicePlanId": pid}
                 for pid, svc in plans
             ] if licensed else [],
             "authorizationInfo": {"certificateUserIds": []},
@@ -150,7 +151,7 @@ class Directory:
             "companyName": None if p.guest else "Contoso",
             "consentProvidedForMinor": None,
             "country": None if p.guest else country,
-            "createdDateTime": iso(created),
+            "createdDateTime": created_iso,
             "creationType": "Invitation" if p.guest else None,
             "department": None if p.guest else vocab.DEPARTMENTS[r.randrange(len(vocab.DEPARTMENTS))],
             "displayName": p.display,
@@ -163,7 +164,7 @@ class Directory:
             },
             "employeeType": None if p.guest else r.choice(("Employee", "Employee", "Contractor")),
             "externalUserState": ("Accepted" if i % 2 else "PendingAcceptance") if p.guest else None,
-            "externalUserStateChangeDateTime": iso(created) if p.guest else None,
+            "externalUserStateChangeDateTime": created_iso if p.guest else None,
             "faxNumber": None,
             "givenName": p.given,
             "identities": [{"signInType": "userPrincipalName", "issuer": lay.default_domain, "issuerAssignedId": p.upn}]
@@ -174,7 +175,7 @@ class Directory:
             "lastPasswordChangeDateTime": iso(created + timedelta(days=r.randrange(0, 25))),
             "legalAgeGroupClassification": None,
             "licenseAssignmentStates": [{
-                "assignedByGroup": None, "disabledPlans": [], "error": "None", "lastUpdatedDateTime": iso(created),
+                "assignedByGroup": None, "disabledPlans": [], "error": "None", "lastUpdatedDateTime": created_iso,
                 "skuId": sku, "state": "Active",
             }] if licensed else [],
             "mail": p.mail if (licensed or p.guest) else None,
@@ -215,7 +216,7 @@ class Directory:
                 "lastSuccessfulSignInDateTime": iso(last_sign_in),
                 "lastSuccessfulSignInRequestId": request_id,
             } if not disabled else None,
-            "signInSessionsValidFromDateTime": iso(created),
+            "signInSessionsValidFromDateTime": created_iso,
             "state": None if p.guest else state,
             "streetAddress": None if p.guest else street,
             "surname": p.surname,
