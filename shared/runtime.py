@@ -30,6 +30,7 @@ from shared.graph import GraphClient, make_session
 
 @dataclass(slots=True)
 class Engine:
+    loop: asyncio.AbstractEventLoop
     settings: Settings
     credential: DefaultAzureCredential
     secrets: SecretCache | None
@@ -84,14 +85,14 @@ def _build(settings: Settings) -> Engine:
     session = make_session(settings)
     graph = GraphClient(settings, tokens, session)
     blob_service = BlobServiceClient(settings.output_account_url, credential=credential, **transport_kwargs(settings))
-    return Engine(settings, credential, secrets, tokens, session, graph, blob_service)
+    return Engine(asyncio.get_running_loop(), settings, credential, secrets, tokens, session, graph, blob_service)
 
 
 async def get_engine(settings: Settings) -> Engine:
     loop = asyncio.get_running_loop()
     key = (id(loop), _connection_key(settings))
     engine = _engines.get(key)
-    if engine is None or engine.session.closed:
+    if engine is None or engine.loop is not loop or engine.session.closed:  # ids of dead loops get reused
         engine = _build(settings)
         _engines[key] = engine
     return engine

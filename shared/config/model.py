@@ -163,6 +163,13 @@ class Settings(BaseModel):
     def _urls(cls, value: str | None) -> str | None:
         return None if value is None else _https_url(value)
 
+    @field_validator("output_account_url")
+    @classmethod
+    def _blob_endpoint(cls, value: str) -> str:
+        """ADLS Gen2 accounts answer the Blob API too; the portal often shows the dfs endpoint, so accept it."""
+        return re.sub(r"\.dfs\.(core\.windows\.net|core\.usgovcloudapi\.net|core\.chinacloudapi\.cn)",
+                      r".blob.\1", value)
+
     @field_validator("graph_endpoint_override")
     @classmethod
     def _no_version(cls, value: str | None) -> str | None:

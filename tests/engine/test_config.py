@@ -203,3 +203,8 @@ def test_run_overrides_are_validated_like_settings() -> None:
     with pytest.raises(ConfigError) as info:
         with_overrides(s, {"streams": ["nope"], "end_time": "soon"})
     assert len(info.value.problems) == 2
+
+
+def test_adls_dfs_endpoint_is_read_as_its_blob_endpoint() -> None:
+    s = load_settings({**BASE, "OUTPUT_ACCOUNT_URL": "https://lake.dfs.core.windows.net/"})
+    assert s.output_account_url == "https://lake.blob.core.windows.net"
