@@ -84,7 +84,8 @@ class Collection(Protocol):
 # Optional capability of the demo tenant's collections (not part of the Protocol, so other implementations stay
 # valid): `sorted_by` names the timestamp the generated records ascend in (messages: receivedDateTime, logs,
 # chat messages), `lower_bound(moment)` finds the first offset at or after a time in O(log n), and
-# `ordered_count()` says where the (unordered) created records begin.
+# `ordered_count()` says where the (unordered) created records begin. The demo tenant also offers
+# `calendar_view(user_id, start, end)`: events in a window with series masters expanded into occurrences.
 
 
 class Tenant(Protocol):

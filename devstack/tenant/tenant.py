@@ -99,6 +99,29 @@ class DemoTenant:
             self.journal.append(normalized, effects)
         return copy.deepcopy(result)  # the caller may reshape it; the overlay keeps its own
 
+    def calendar_view(self, user_id: str, start: datetime | str, end: datetime | str) -> list[Record] | None:
+        """Events overlapping [start, end) as calendarView lists them: single events and exceptions as they are,
+        series masters replaced by their occurrences; sorted by start. None when the user does not exist."""
+        from devstack.tenant.recurrence import occurrences
+        from devstack.tenant.rng import parse_iso
+
+        events = self.collection("events", user_id)
+        if events is None:
+            return None
+        lo = parse_iso(start) if isinstance(start, str) else start
+        hi = parse_iso(end) if isinstance(end, str) else end
+        found: list[Record] = []
+        for event in events.iter_from(0):
+            if event.get("type") == "seriesMaster":
+                found += occurrences(event, lo, hi)
+                continue
+            ev_start = parse_iso(event["start"]["dateTime"][:19] + "Z")
+            ev_end = parse_iso(event["end"]["dateTime"][:19] + "Z")
+            if ev_start < hi and ev_end > lo:
+                found.append(event)
+        found.sort(key=lambda e: (e["start"]["dateTime"], e["id"]))
+        return found
+
     # --- wiring ------------------------------------------------------------------------------------------------
     @staticmethod
     def family_key(kind: str, parent_ids: tuple[str, ...]) -> FamilyKey:
