@@ -41,8 +41,10 @@ class TenantSizes:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"TenantSizes.{f.name} must be a non-negative number, got {value!r}")
+            kind = (int, float) if f.name == "mailbox_skew" else (int,)
+            if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
+                what = "number" if f.name == "mailbox_skew" else "integer"
+                raise ValueError(f"TenantSizes.{f.name} must be a non-negative {what}, got {value!r}")
         if self.users < 1:
             raise ValueError("TenantSizes.users must be at least 1 (the tenant needs an administrator)")
         if self.guests >= self.users:

@@ -350,3 +350,33 @@ def test_foreign_ids_are_not_found_anywhere(demo: DemoTenant) -> None:
             assert view.get(value) is None
 
     check()
+
+
+@pytest.mark.parametrize("sizes", [
+    TenantSizes(users=1, guests=0, groups=0, teams=0, members_per_group=0, channels_per_team=0,
+                one_on_one_chats_per_user=0, group_chats=0, messages_per_chat=0, messages_per_mailbox=0,
+                mailbox_skew=0, events_per_user=0, contacts_per_user=0, contact_folders_per_user=0,
+                drive_items_per_drive=0, directory_audits=0, sign_ins=0, applications=0, service_principals=0,
+                directory_roles=0, members_per_role=0, conditional_access_policies=0),
+    TenantSizes(users=3, guests=1, groups=2, teams=1, members_per_group=1, one_on_one_chats_per_user=5,
+                group_chats=7, messages_per_mailbox=1, mailbox_skew=3.0, directory_roles=50),
+])
+def test_degenerate_sizes_still_make_a_consistent_tenant(sizes: TenantSizes) -> None:
+    tenant = build_tenant(1, sizes)
+    for kind, parents in every_collection(tenant):
+        view = tenant.collection(kind, *parents)
+        assert view is not None
+        records = view.page(0, 10_000)
+        assert len(records) == view.count()
+        assert len({r["id"] for r in records}) == len(records)
+    assert tenant.collection("users").count() == sizes.users  # type: ignore[union-attr]
+
+
+def test_sizes_reject_bad_values_by_name() -> None:
+    with pytest.raises(ValueError, match=r"TenantSizes\.users must be a non-negative integer"):
+        TenantSizes(users=10.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"TenantSizes\.events_per_user"):
+        TenantSizes(events_per_user=-1)
+    with pytest.raises(ValueError, match="unknown TenantSizes field"):
+        TenantSizes.from_json({"usrs": 3})
+    assert TenantSizes.from_json(TenantSizes.large().to_json()) == TenantSizes.large()
