@@ -10,7 +10,7 @@ import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from devstack.tenant import ids
 from devstack.tenant.directory import ROLE_TEMPLATES, Directory
@@ -20,14 +20,10 @@ from devstack.tenant.overlay import FamilyKey, Journal, LogKey, Overlay
 from devstack.tenant.sizes import TenantSizes
 from devstack.tenant.views import EMPTY, IndexSource, ListSource, Source, View
 
-KINDS: tuple[CollectionKind, ...] = (
-    "users", "groups", "applications", "servicePrincipals", "directoryAudits", "signIns",
-    "conditionalAccessPolicies", "directoryRoles", "directoryRoleTemplates",
-    "groupMembers", "groupOwners", "groupDrives", "channels", "teamMembers",
-    "chats", "mailFolders", "messages", "events", "contactFolders", "contacts", "drives",
-    "folderMessages", "folderContacts", "chatMessages", "chatMembers", "driveItems", "directoryRoleMembers",
-)
-PARENT_COUNT: dict[str, int] = {str(k): 0 for k in KINDS[:9]} | {str(k): 1 for k in KINDS[9:21]} | {
+KINDS: tuple[CollectionKind, ...] = get_args(CollectionKind)  # the contract's kinds, in its order
+PARENT_COUNT: dict[str, int] = {str(k): 0 for k in KINDS} | {
+    "groupMembers": 1, "groupOwners": 1, "groupDrives": 1, "channels": 1, "teamMembers": 1, "chats": 1,
+    "mailFolders": 1, "messages": 1, "events": 1, "contactFolders": 1, "contacts": 1, "drives": 1,
     "folderMessages": 2, "folderContacts": 2, "chatMessages": 1, "chatMembers": 1, "driveItems": 1,
     "directoryRoleMembers": 1,
 }
