@@ -139,10 +139,32 @@ class Teams:
             return None
         return k
 
+    def system_message(self, chat: ChatRef, ms: int) -> Record:
+        """A group chat opens with Teams' "members added" event: no sender, an eventDetail instead of text."""
+        lay = self.layout
+        created = iso_ms(_EPOCH + timedelta(milliseconds=ms))
+        return {
+            "id": str(ms), "replyToId": None, "etag": str(ms), "messageType": "systemEventMessage",
+            "createdDateTime": created, "lastModifiedDateTime": created, "lastEditedDateTime": None,
+            "deletedDateTime": None, "subject": None, "summary": None, "chatId": chat.id, "importance": "normal",
+            "locale": "en-us", "webUrl": None, "channelIdentity": None, "policyViolation": None, "from": None,
+            "body": {"contentType": "html", "content": "<systemEventMessage/>"}, "attachments": [], "mentions": [],
+            "reactions": [],
+            "eventDetail": {
+                "@odata.type": "#microsoft.graph.membersAddedEventMessageDetail",
+                "visibleHistoryStartDateTime": BEGINNING,
+                "members": [user_identity(lay, m, with_name=False) for m in chat.members],
+                "initiator": {"application": None, "device": None,
+                              "user": user_identity(lay, chat.members[0], with_name=False)},
+            },
+        }
+
     def chat_message(self, chat: ChatRef, k: int) -> Record:
         lay = self.layout
-        r = rng(self.seed, "chatmsg", chat.id, k)
         ms = self.chat_message_ms(chat, k)
+        if k == 0 and chat.chat_type != "oneOnOne":
+            return self.system_message(chat, ms)
+        r = rng(self.seed, "chatmsg", chat.id, k)
         created = _EPOCH + timedelta(milliseconds=ms)
         author = chat.members[r.randrange(len(chat.members))]
         text = vocab.CHAT_LINES[r.randrange(len(vocab.CHAT_LINES))]

@@ -217,3 +217,17 @@ def test_created_records_parse_with_the_graph_models(kind: str, given: dict[str,
     assert record is not None
     assert problems(MODELS[kind], record) == []
     assert tenant.collection(kind, *parents).get(record["id"]) == record  # type: ignore[union-attr]
+
+
+def test_group_chats_open_with_a_members_added_system_event(demo: DemoTenant,
+                                                          collections: list[tuple[str, tuple[str, ...]]]) -> None:
+    from msgraph.generated.models.members_added_event_message_detail import MembersAddedEventMessageDetail
+
+    chat_id = next(p[0] for k, p in collections if k == "chatMessages" and p[0].endswith("@thread.v2"))
+    first = demo.collection("chatMessages", chat_id).page(0, 1)[0]  # type: ignore[union-attr]
+    assert first["messageType"] == "systemEventMessage" and first["from"] is None
+    assert problems(ChatMessage, first) == []
+    parsed = parse(ChatMessage, first)
+    assert isinstance(parsed.event_detail, MembersAddedEventMessageDetail)
+    members = demo.collection("chatMembers", chat_id).page(0, 100)  # type: ignore[union-attr]
+    assert [m.id for m in parsed.event_detail.members or []] == [m["userId"] for m in members]
