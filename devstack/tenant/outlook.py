@@ -95,8 +95,13 @@ class Outlook:
         topic = vocab.MAIL_SUBJECT_TOPICS[r.randrange(len(vocab.MAIL_SUBJECT_TOPICS))]
         subject = vocab.SUBJECT_DECORATIONS[r.randrange(len(vocab.SUBJECT_DECORATIONS))] + topic
         text = vocab.MAIL_BODIES[r.randrange(len(vocab.MAIL_BODIES))]
+        thread = ""
+        if i % 397 == 5:  # now and then a long reply chain (~40 KB): writers must cope with big rows
+            quoted = "".join(f"<blockquote><p>{vocab.MAIL_BODIES[(i + q) % len(vocab.MAIL_BODIES)]}</p>"
+                             for q in range(400))
+            thread = f"<div><hr>{quoted}{'</blockquote>' * 400}</div>"
         html = (f"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head>"
-                f"<body><div>{text}</div><div><br></div><div>— {sender['name']}</div></body></html>")
+                f"<body><div>{text}</div><div><br></div><div>— {sender['name']}</div>{thread}</body></html>")
         draft = well_known == "drafts"
         flagged = r.random() < 0.08
         blob = digest(self.seed, "msg-bytes", u, i, size=26)  # change key + internet message id

@@ -380,3 +380,9 @@ def test_sizes_reject_bad_values_by_name() -> None:
     with pytest.raises(ValueError, match="unknown TenantSizes field"):
         TenantSizes.from_json({"usrs": 3})
     assert TenantSizes.from_json(TenantSizes.large().to_json()) == TenantSizes.large()
+
+
+def test_some_messages_carry_long_bodies(demo: DemoTenant) -> None:
+    sizes = [len(m["body"]["content"]) for u in demo.collection("users").page(0, 100)  # type: ignore[union-attr]
+             for m in demo.collection("messages", u["id"]).page(0, 1000)]  # type: ignore[union-attr]
+    assert max(sizes) > 30_000 > sorted(sizes)[len(sizes) // 2]
