@@ -50,7 +50,7 @@ def _template(t: DemoTenant, kind: str, parents: tuple[str, ...], seq: int) -> R
         count = view.count()
         if count:
             offset = seq % count
-            if kind == "driveItems":  # never copy the root
+            if kind in ("driveItems", "chatMessages"):  # never copy the root or the opening system event
                 offset = max(1, offset) if count > 1 else 0
             return copy.deepcopy(view.page(offset, 1)[0])
     raise ValueError(f"no {kind} exists anywhere in this tenant to start from; give a complete record")
@@ -144,7 +144,16 @@ def _drive_item(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: in
 
 
 def _chat_message(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    """A plain message from the chat's first member, even when the template was a system event."""
+    from devstack.tenant.teams import user_identity
+
     record["chatId"] = parents[0]
+    if record.get("messageType") != "message" and "messageType" not in given:
+        chat = t.layout.chat(parents[0])
+        record["messageType"] = "message"
+        record["eventDetail"] = None
+        record["from"] = None if chat is None else {
+            "application": None, "device": None, "user": user_identity(t.layout, chat.members[0])}
     if "id" not in given:
         record["id"] = str(1_700_000_000_000 + seq)
     record["etag"] = record["id"]

@@ -367,3 +367,14 @@ def test_callers_cannot_corrupt_the_tenant_by_editing_what_they_get(tenant: Demo
     folders = view(tenant, "mailFolders", mailbox_user(tenant))
     folders.page(0, 1)[0]["displayName"] = "Mutated"
     assert folders.page(0, 1)[0]["displayName"] == "Inbox"
+
+
+def test_created_chat_messages_are_plain_messages_even_in_group_chats(tenant: DemoTenant) -> None:
+    chat = next(c for u in view(tenant, "users").page(0, 50) for c in view(tenant, "chats", u["id"]).page(0, 50)
+                if c["chatType"] == "group")
+    for k in range(3):
+        created = tenant.apply({"op": "create", "kind": "chatMessages", "parents": [chat["id"]],
+                                "record": {"body": {"contentType": "text", "content": f"late {k}"}}})
+        assert created is not None
+        assert created["messageType"] == "message" and created["eventDetail"] is None
+        assert created["from"]["user"]["id"] and created["chatId"] == chat["id"]
