@@ -168,8 +168,56 @@ def _directory_object(t: DemoTenant, record: Record, parents: tuple[str, ...], s
         record["securityIdentifier"] = f"S-1-12-1-{seq}-{t.seed % 10**9}-{seq * 7}-{seq * 13}"
 
 
+def _user(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    """Never reuse the template's sign-in name or mail: emulators look users up by UPN."""
+    _directory_object(t, record, parents, seq, given)
+    upn = given.get("userPrincipalName") or f"newuser{seq}@{t.default_domain}"
+    local = upn.split("@")[0]
+    record["userPrincipalName"] = upn
+    record["mailNickname"] = given.get("mailNickname", local)
+    record["mail"] = given.get("mail", upn)
+    record["proxyAddresses"] = given.get("proxyAddresses", [f"SMTP:{record['mail']}"] if record["mail"] else [])
+    record["imAddresses"] = given.get("imAddresses", [upn.lower()] if record.get("imAddresses") else [])
+    record["identities"] = given.get("identities", [
+        {"signInType": "userPrincipalName", "issuer": t.default_domain, "issuerAssignedId": upn}])
+    record["displayName"] = given.get("displayName", f"New User {seq}")
+    record["userType"] = given.get("userType", "Member")
+    record["creationType"] = given.get("creationType")
+    record["externalUserState"] = given.get("externalUserState")
+    record["externalUserStateChangeDateTime"] = given.get("externalUserStateChangeDateTime")
+    for synced in ("onPremisesDistinguishedName", "onPremisesDomainName", "onPremisesImmutableId",
+                   "onPremisesLastSyncDateTime", "onPremisesSamAccountName", "onPremisesSecurityIdentifier",
+                   "onPremisesSyncEnabled", "onPremisesUserPrincipalName"):
+        record[synced] = given.get(synced)
+
+
+def _group(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    """A created group is a plain group (not a team, no copied mail address) unless the op says otherwise."""
+    _directory_object(t, record, parents, seq, given)
+    nickname = given.get("mailNickname") or f"newgroup{seq}"
+    record["mailNickname"] = nickname
+    mail = f"{nickname}@{t.default_domain}" if record.get("mailEnabled") else None
+    record["mail"] = given.get("mail", mail)
+    record["proxyAddresses"] = given.get("proxyAddresses", [f"SMTP:{mail}"] if mail else [])
+    record["resourceProvisioningOptions"] = given.get("resourceProvisioningOptions", [])
+    record["resourceBehaviorOptions"] = given.get("resourceBehaviorOptions", [])
+    record["displayName"] = given.get("displayName", f"New Group {seq}")
+
+
+def _app(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    """Applications and service principals: names derived from the new appId, owned by this tenant."""
+    _directory_object(t, record, parents, seq, given)
+    app_id = record["appId"]
+    if "identifierUris" in record and record["identifierUris"] and "identifierUris" not in given:
+        record["identifierUris"] = [f"api://{app_id}"]
+    if "servicePrincipalNames" in record and "servicePrincipalNames" not in given:
+        record["servicePrincipalNames"] = [app_id]
+    if "appOwnerOrganizationId" in record and "appOwnerOrganizationId" not in given:
+        record["appOwnerOrganizationId"] = t.tenant_id
+
+
 FIXUPS.update({
     "messages": _outlook_item, "contacts": _outlook_item, "events": _event, "driveItems": _drive_item,
-    "chatMessages": _chat_message, "users": _directory_object, "groups": _directory_object,
-    "applications": _directory_object, "servicePrincipals": _directory_object,
+    "chatMessages": _chat_message, "users": _user, "groups": _group, "applications": _app,
+    "servicePrincipals": _app,
 })

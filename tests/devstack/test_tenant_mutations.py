@@ -378,3 +378,29 @@ def test_created_chat_messages_are_plain_messages_even_in_group_chats(tenant: De
         assert created is not None
         assert created["messageType"] == "message" and created["eventDetail"] is None
         assert created["from"]["user"]["id"] and created["chatId"] == chat["id"]
+
+
+def test_created_directory_objects_get_their_own_names(tenant: DemoTenant) -> None:
+    upns = {u["userPrincipalName"].lower() for u in view(tenant, "users").page(0, 1000)}
+    made = [tenant.apply({"op": "create", "kind": "users", "record": {}}) for _ in range(3)]
+    for user in made:
+        assert user is not None
+        assert user["userPrincipalName"].lower() not in upns and user["userType"] == "Member"
+        assert user["mail"] == user["userPrincipalName"]
+        upns.add(user["userPrincipalName"].lower())
+    named = tenant.apply({"op": "create", "kind": "users", "record": {"userPrincipalName": "ana@contoso.example"}})
+    assert named is not None and named["mailNickname"] == "ana" and named["mail"] == "ana@contoso.example"
+    mails = {g["mail"] for g in view(tenant, "groups").page(0, 1000) if g["mail"]}
+    for _ in range(4):
+        group = tenant.apply({"op": "create", "kind": "groups", "record": {}})
+        assert group is not None and group["resourceProvisioningOptions"] == []
+        assert group["mail"] is None or group["mail"] not in mails
+        assert tenant.collection("channels", group["id"]) is None
+    team = tenant.apply({"op": "create", "kind": "groups", "record": {"resourceProvisioningOptions": ["Team"],
+                                                                       "groupTypes": ["Unified"]}})
+    assert team is not None and tenant.collection("channels", team["id"]) is not None
+    for kind in ("applications", "servicePrincipals"):
+        app = tenant.apply({"op": "create", "kind": kind, "record": {}})
+        assert app is not None
+        names = app.get("identifierUris", []) + app.get("servicePrincipalNames", [])
+        assert all(app["appId"] in name for name in names)
