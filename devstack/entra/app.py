@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -36,6 +36,9 @@ REGISTRY_KEY = web.AppKey("registry", Registry)
 FAULTS_KEY = web.AppKey("faults", EntraFaults)
 KEYS_KEY = web.AppKey("keys", KeySet)
 COUNTS_KEY: web.AppKey[Counter[str]] = web.AppKey("counts")
+# Every access token value issued (bounded), so leak scanners can look for the ACTUAL values in logs and blobs.
+ISSUED_KEY: web.AppKey[deque[str]] = web.AppKey("issued")
+ISSUED_TOKENS_KEPT = 50_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,6 +49,7 @@ def create_entra_app(registry: Registry, keys: KeySet) -> web.Application:
     app[REGISTRY_KEY] = registry
     app[KEYS_KEY] = keys
     app[COUNTS_KEY] = Counter()
+    app[ISSUED_KEY] = deque(maxlen=ISSUED_TOKENS_KEPT)
     app.router.add_get("/common/discovery/instance", instance_discovery)
     app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration_v2)
     app.router.add_get("/{tenant}/.well-known/openid-configuration", openid_configuration_v1)
@@ -199,6 +203,7 @@ async def _token(request: web.Request, form: dict[str, str]) -> web.Response:
         return web.json_response(
             err.body(trace_id=trace_id, correlation_id=correlation_id), status=err.status, headers=headers
         )
+    request.app[ISSUED_KEY].append(str(body["access_token"]))
     return web.json_response(body, headers=headers)
 
 
@@ -240,6 +245,7 @@ def _add_admin_routes(app: web.Application) -> None:
     r.add_get("/_admin/settings", admin_get_settings)
     r.add_put("/_admin/settings", admin_put_settings)
     r.add_get("/_admin/stats", admin_stats)
+    r.add_get("/_admin/tokens", admin_tokens)
     r.add_get("/_admin/faults", admin_faults)
     r.add_put("/_admin/faults", admin_faults)
 
@@ -432,6 +438,18 @@ async def admin_stats(request: web.Request) -> Any:
         "tokens_issued_per_app": per_app,
         "requests": dict(request.app[COUNTS_KEY].items()),
     }
+
+
+@_admin
+async def admin_tokens(request: web.Request) -> Any:
+    """The access token values issued so far (newest last, at most ISSUED_TOKENS_KEPT): leak scanners search
+    logs, blobs and HTTP answers for these exact values. `?since=N` skips the first N."""
+    issued = list(request.app[ISSUED_KEY])
+    try:
+        since = max(0, int(request.query.get("since", "0")))
+    except ValueError:
+        raise RegistryError("since: expected a non-negative integer") from None
+    return {"count": len(issued), "tokens": issued[since:]}
 
 
 @_admin
