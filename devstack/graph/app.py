@@ -68,7 +68,7 @@ def _fault_for(service: GraphService, method: str, target: str, path: str) -> Fa
     occurrence = service.fault_occurrences.get(key, 0)
     service.fault_occurrences[key] = occurrence + 1
     decision = faults.decide(settings, method, target, occurrence)
-    for name in ("drop", "truncate", "empty_page"):
+    for name in ("drop", "truncate", "empty_page", "malformed"):
         if getattr(decision, name):
             service.counters.faults[name] += 1
     if decision.status:
@@ -96,7 +96,7 @@ async def _graph(request: web.Request) -> web.StreamResponse:
     else:
         response = await service.handle(req, fault)
     service.counters.record(response.endpoint, response.status, response.throttle_scope)
-    return await _send(request, req, response, truncate=fault.truncate)
+    return await _send(request, req, response, truncate=fault.truncate, malformed=fault.malformed)
 
 
 async def _batch(service: GraphService, request: web.Request, req: GraphRequest) -> GraphResponse:
@@ -129,8 +129,8 @@ async def _beta(request: web.Request) -> web.StreamResponse:
     return await _send(request, req, error_response(req, err), truncate=False)
 
 
-async def _send(request: web.Request, req: GraphRequest, response: GraphResponse, *, truncate: bool
-                ) -> web.StreamResponse:
+async def _send(request: web.Request, req: GraphRequest, response: GraphResponse, *, truncate: bool,
+                malformed: bool = False) -> web.StreamResponse:
     headers = {
         "Cache-Control": "no-cache",
         "request-id": req.request_id,
@@ -142,6 +142,8 @@ async def _send(request: web.Request, req: GraphRequest, response: GraphResponse
     }
     headers.update(response.headers)
     data = b"" if response.body is None else orjson.dumps(response.body)
+    if malformed and response.status == 200 and len(data) > 2:
+        data = data[: len(data) // 2]  # well-framed HTTP, broken JSON
     if response.body is not None:
         headers["Content-Type"] = ODATA_JSON
     if len(data) >= _GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", "").lower():

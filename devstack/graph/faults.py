@@ -21,10 +21,12 @@ class FaultDecision:
     drop: bool = False  # close the connection before answering
     truncate: bool = False  # announce the full Content-Length, send half, close
     empty_page: bool = False  # serve a list page with no items but a nextLink to the same position
+    malformed: bool = False  # a complete HTTP answer whose JSON body is cut in half (a broken proxy or backend)
 
     @property
     def any(self) -> bool:
-        return bool(self.delay_seconds or self.status or self.drop or self.truncate or self.empty_page)
+        return bool(self.delay_seconds or self.status or self.drop or self.truncate or self.empty_page
+                    or self.malformed)
 
 
 NO_FAULT = FaultDecision()
@@ -51,4 +53,6 @@ def decide(settings: FaultSettings, method: str, url: str, occurrence: int) -> F
         return FaultDecision(delay, status=status, retry_after=retry_after)
     if truncate < settings.truncate_rate:
         return FaultDecision(delay, truncate=True)
-    return FaultDecision(delay, empty_page=empty < settings.empty_page_rate)
+    malformed = rng.random()  # drawn last, so adding it left every earlier knob's outcomes unchanged
+    return FaultDecision(delay, empty_page=empty < settings.empty_page_rate,
+                         malformed=malformed < settings.malformed_rate)

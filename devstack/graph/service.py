@@ -201,7 +201,7 @@ class GraphService:
 
     def _throttled(self, req: GraphRequest, ep: Endpoint, decision: Any) -> GraphResponse:
         headers: dict[str, str] = {}
-        if decision.retry_after is not None:
+        if decision.retry_after is not None and self.settings.throttle.retry_after:
             headers["Retry-After"] = format_retry_after(decision.retry_after, self.settings.throttle.scale)
         if decision.throttle_scope_header:
             headers["x-ms-throttle-scope"] = decision.throttle_scope_header

@@ -17,6 +17,7 @@ class ThrottleSettings:
     scale: float = 1.0
     budget_scale: float = 1.0  # multiplies every budget (0.01 = a hundredth of the requests fit in a window)
     tenant_tier: TenantTier | None = None  # None: derived from the tenant's user count (S <50, M <=500, L >500)
+    retry_after: bool = True  # False: 429s carry no Retry-After (clients must back off on their own)
 
 
 @dataclass(slots=True)
@@ -32,13 +33,14 @@ class FaultSettings:
     drop_rate: float = 0.0  # share whose connection is closed before any response byte
     truncate_rate: float = 0.0  # share whose body is cut short after a full Content-Length header
     empty_page_rate: float = 0.0  # share of list pages served empty but with a nextLink (legal in Graph)
+    malformed_rate: float = 0.0  # share of 200 answers whose JSON is cut short (Content-Length matches the cut)
     path_prefix: str = ""  # only requests whose /v1.0 path starts with this (e.g. "/users") are affected
 
     def active(self) -> bool:
         return any(
             v > 0
             for v in (self.latency_ms, self.tail_rate, self.error_rate, self.drop_rate, self.truncate_rate,
-                      self.empty_page_rate)
+                      self.empty_page_rate, self.malformed_rate)
         )
 
 
