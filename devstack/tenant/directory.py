@@ -196,7 +196,10 @@ class Directory:
             "onPremisesUserPrincipalName": p.upn.replace(lay.default_domain, "corp.contoso.com") if synced else None,
             "otherMails": [f"{p.nickname.lower()}@outlook.com"] if r.random() < 0.1 else [],
             "passwordPolicies": "DisablePasswordExpiration" if r.random() < 0.3 else None,
-            "passwordProfile": None,
+            # the password itself is never returned; cloud-only accounts expose the policy flags
+            "passwordProfile": None if p.guest or synced else {
+                "password": None, "forceChangePasswordNextSignIn": r.random() < 0.1,
+                "forceChangePasswordNextSignInWithMfa": False},
             "postalCode": None if p.guest else postal,
             "preferredDataLocation": None,
             "preferredLanguage": None if p.guest else lang,
