@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 
 from shared.auth import AccessToken, TokenProvider
 from shared.config import Settings
@@ -32,6 +33,18 @@ log = logging.getLogger("shared.graph")
 
 # Workloads whose throttling scope is the whole tenant: one 429 pauses every partition of that workload.
 _FENCED_WORKLOADS = frozenset({"directory", "reports", "policy"})
+
+
+DEFAULT_CONCURRENCY = 64
+OUTLOOK_CONCURRENCY = 4
+
+
+def mailbox_of(url: yarl.URL) -> str | None:
+    """The user segment of an Outlook path (`/v1.0/users/{id}/...`), lower-cased like Exchange compares it."""
+    parts = url.raw_path.split("/")
+    if len(parts) > 3 and parts[2].lower() == "users":
+        return parts[3].lower()
+    return None
 
 
 @dataclass(slots=True)
@@ -91,13 +104,15 @@ class GraphClient:
         self.policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
         self._sleep = sleep
         self._fences: dict[tuple[str, str], float] = {}
-        self._limiters: dict[tuple[str, str], AdaptiveLimiter] = {}
+        self._limiters: dict[tuple[str, str, str], AdaptiveLimiter] = {}
 
-    def limiter(self, tenant_id: str, workload: str) -> AdaptiveLimiter:
-        key = (tenant_id, workload)
+    def limiter(self, tenant_id: str, workload: str, mailbox: str | None = None) -> AdaptiveLimiter:
+        """Outlook limits each app+mailbox to four concurrent requests, so mailboxes get their own limiter
+        capped at four; other workloads are limited per tenant."""
+        key = (tenant_id, workload, mailbox or "")
         found = self._limiters.get(key)
         if found is None:
-            found = self._limiters[key] = AdaptiveLimiter()
+            found = self._limiters[key] = AdaptiveLimiter(OUTLOOK_CONCURRENCY if mailbox else DEFAULT_CONCURRENCY)
         return found
 
     async def _wait_fence(self, key: tuple[str, str]) -> None:
@@ -123,7 +138,7 @@ class GraphClient:
         """GET one page with retries. The link is checked against the Graph root before any token is attached."""
         url = allowed_url(link, self._root)
         fence_key = (tenant_id, spec.workload)
-        limiter = self.limiter(tenant_id, spec.workload)
+        limiter = self.limiter(tenant_id, spec.workload, mailbox_of(url) if spec.workload == "outlook" else None)
         attempt = 0
         reauthed = False
         last: GraphRequestError | None = None

@@ -87,3 +87,16 @@ async def test_a_single_entity_body_is_one_record() -> None:
     client = CannedClient({f"{ROOT}/users/1": {"id": "1", "displayName": "A"}})
     pages = [p async for p in pages_of(client, RequestStats(), f"{ROOT}/users/1")]
     assert pages[0].records == [{"id": "1", "displayName": "A"}]
+
+
+def test_outlook_requests_are_limited_per_mailbox() -> None:
+    import yarl
+
+    from shared.graph.client import mailbox_of
+
+    client = CannedClient({})
+    assert mailbox_of(yarl.URL(f"{ROOT}/users/ABC/messages?$top=10", encoded=True)) == "abc"
+    assert mailbox_of(yarl.URL(f"{ROOT}/groups", encoded=True)) is None
+    a = client.limiter("t", "outlook", "abc")
+    assert a is client.limiter("t", "outlook", "abc") and a is not client.limiter("t", "outlook", "def")
+    assert a.maximum == 4 and client.limiter("t", "directory").maximum == 64

@@ -125,8 +125,9 @@ async def test_throttling_is_waited_out(stack: RunningStack, workload_env: None,
         await close_engines()
     counters = stack.admin.graph("GET", "/counters")
     throttled = sum(p["throttled"] for p in results["group_owner"]) + sum(r["throttled"] for r in reports)
-    assert sum(r["throttled"] for r in reports) >= 1, "two report requests in one window: one must wait"
-    assert throttled > 1 and counters["throttled"] >= throttled
+    # Twelve partitions meet a one-RU bucket at once: most must wait (the two report requests usually collide
+    # too, but a slow machine may space them a window apart, so they are not counted on).
+    assert throttled >= 6 and counters["throttled"] >= throttled
     assert owners == expected_owners and audits == expected_audits and signins == expected_signins
 
 
