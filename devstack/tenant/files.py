@@ -34,6 +34,9 @@ class Files:
         name = f"group{index}"
         return name, lay.group_id(index), f"https://contoso{lay.default_domain[7:12]}.sharepoint.com/sites/{name}"
 
+    def site_id(self, tag: str, index: int) -> str:
+        return ids.guid(self.seed, f"site-{tag}", index)
+
     def drive_id(self, tag: str, index: int) -> str:
         return ids.drive_id(self.seed, tag, index)
 
@@ -51,7 +54,6 @@ class Files:
         else:
             owner = {"@odata.type": "#microsoft.graph.sharePointIdentitySet",
                      "group": {"id": owner_id, "displayName": group_name or name}}
-        site_id = f"contoso.sharepoint.com,{ids.guid(self.seed, 'site', index)},{ids.guid(self.seed, 'web', index)}"
         return {
             "id": self.drive_id(tag, index),
             "createdDateTime": iso(created),
@@ -66,8 +68,9 @@ class Files:
             "owner": owner,
             "quota": {"deleted": deleted, "remaining": total - used - deleted, "state": "normal", "total": total,
                       "used": used, "storagePlanInformation": {"upgradeAvailable": False}},
-            "sharePointIds": {"siteId": site_id.split(",")[1], "siteUrl": url, "webId": site_id.split(",")[2],
-                              "listId": ids.guid(self.seed, "list", index), "listItemId": None,
+            "sharePointIds": {"siteId": self.site_id(tag, index), "siteUrl": url,
+                              "webId": ids.guid(self.seed, f"web-{tag}", index),
+                              "listId": ids.guid(self.seed, f"list-{tag}", index), "listItemId": None,
                               "listItemUniqueId": None, "tenantId": lay.tenant_id},
         }
 
@@ -120,7 +123,8 @@ class Files:
             "size": 0,
             "createdBy": author,
             "lastModifiedBy": author,
-            "parentReference": {"driveType": "business" if tag == "u" else "documentLibrary", "driveId": drive},
+            "parentReference": {"driveType": "business" if tag == "u" else "documentLibrary", "driveId": drive,
+                                "siteId": self.site_id(tag, index)},
             "fileSystemInfo": {"createdDateTime": iso(created), "lastModifiedDateTime": iso(modified)},
         }
         if i == 0:

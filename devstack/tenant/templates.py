@@ -131,7 +131,8 @@ def _drive_item(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: in
     record.pop("root", None)
     if "parentReference" not in given and root is not None:
         record["parentReference"] = {"driveType": root["parentReference"].get("driveType"), "driveId": drive_id,
-                                     "id": root["id"], "name": "root", "path": f"/drives/{drive_id}/root:"}
+                                     "id": root["id"], "name": "root", "path": f"/drives/{drive_id}/root:",
+                                     "siteId": root["parentReference"].get("siteId")}
     if "folder" in given:
         record.pop("file", None)
         record.pop("image", None)
