@@ -48,13 +48,16 @@ class TenantSizes:
         if self.users < 1:
             raise ValueError("TenantSizes.users must be at least 1 (the tenant needs an administrator)")
         if self.guests >= self.users:
-            raise ValueError(f"TenantSizes.guests ({self.guests}) must be smaller than users ({self.users})")
+            raise ValueError(f"TenantSizes.guests ({self.guests}) must be smaller than users ({self.users}): "
+                             "lower guests or raise users (guests are counted among the users)")
         if self.teams > self.groups:
-            raise ValueError(f"TenantSizes.teams ({self.teams}) cannot exceed groups ({self.groups}): teams are groups")
+            raise ValueError(f"TenantSizes.teams ({self.teams}) cannot exceed groups ({self.groups}): teams are "
+                             "groups, so lower teams or raise groups")
         if self.service_principals < self.applications:
             raise ValueError(
                 f"TenantSizes.service_principals ({self.service_principals}) must be >= applications "
-                f"({self.applications}): every app registration has its service principal in its home tenant"
+                f"({self.applications}): every app registration has its service principal in its home tenant, "
+                "so raise service_principals or lower applications"
             )
 
     @property
