@@ -404,3 +404,19 @@ def test_created_directory_objects_get_their_own_names(tenant: DemoTenant) -> No
         assert app is not None
         names = app.get("identifierUris", []) + app.get("servicePrincipalNames", [])
         assert all(app["appId"] in name for name in names)
+
+
+def test_the_change_log_is_tenant_wide_oldest_first_and_may_repeat_an_id(tenant: DemoTenant) -> None:
+    owner = mailbox_user(tenant)
+    user = view(tenant, "users").page(2, 1)[0]
+    message = view(tenant, "messages", owner).page(0, 1)[0]
+    tenant.apply({"op": "update", "kind": "users", "id": user["id"], "patch": {"jobTitle": "A"}})
+    tenant.apply({"op": "update", "kind": "messages", "parents": [owner], "id": message["id"],
+                  "patch": {"isRead": True}})
+    tenant.apply({"op": "update", "kind": "users", "id": user["id"], "patch": {"jobTitle": "B"}})
+    users = view(tenant, "users").changes_since(0)
+    assert [(c.seq, c.id, c.record["jobTitle"]) for c in users] == [(1, user["id"], "A"), (3, user["id"], "B")]
+    assert [c.seq for c in view(tenant, "messages", owner).changes_since(0)] == [2]
+    assert view(tenant, "users").changes_since(1) == users[1:]
+    assert view(tenant, "users").changes_since(3) == []
+    assert tenant.current_seq() == 3
