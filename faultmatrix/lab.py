@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +104,7 @@ class Lab:
         """Every knob a scenario may turn, back to the lab's baseline."""
         self.graph_settings({"faults": {"latency_ms": 0, "tail_rate": 0, "tail_ms": 0, "error_rate": 0,
                                         "retry_after_rate": 0.5, "drop_rate": 0, "truncate_rate": 0,
-                                        "empty_page_rate": 0, "path_prefix": ""},
+                                        "empty_page_rate": 0, "malformed_rate": 0, "path_prefix": ""},
                              "throttle": {"enabled": True, "scale": 0.05, "budget_scale": 1.0, "retry_after": True},
                              "public_base_url": None})
         self.admin("graph", "POST", "/throttle/reset")
@@ -191,7 +191,7 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-Hook = Callable[[RunContext], Awaitable[None]]
+Hook = Callable[[RunContext], Coroutine[Any, Any, None]]
 
 
 @dataclass(slots=True)
@@ -334,7 +334,7 @@ def observe(lab: Lab, container: str, summary: dict[str, Any] | None, outcome: O
 
 
 def judge(lab: Lab, ctx: RunContext, container: str, status: str | None, summary: Any, expectation: Expectation,
-          logs: list[str], http: list[tuple[int, str]], tokens_since: int) -> Verdict:
+          logs: list[str], http: list[tuple[int, str]]) -> Verdict:
     lab.collect_secrets()
     _, tokens = lab.issued_tokens(0)
     for token in tokens:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from activities import sync as activities
+from devstack.ca import load_or_create
 from faultmatrix.check import Verdict
 from faultmatrix.lab import Lab, RunContext, app_settings, applied, captured_logs, judge, new_container, run_once
 from faultmatrix.scenarios import Scenario
+from faultmatrix.trap import Trap
 from localrun.runtime import RuntimeOptions
 
 
@@ -33,33 +38,36 @@ async def run_scenario(lab: Lab, scenario: Scenario) -> Result:
     """One scenario end to end: expected data first (faults off), fault on, run(s), fault off, judge."""
     started = time.monotonic()
     lab.reset_faults()
+    lab.collect_secrets()
     streams = list(scenario.streams)
     expected = lab.expected(streams)
     container = new_container(scenario.name)
     settings = app_settings(lab, container, dict(scenario.settings))
     ctx = RunContext(lab, expected, settings)
     http: list[tuple[int, str]] = []
-    tokens_before, _ = lab.issued_tokens(10**9)
     status: str | None = None
     summary = None
-    try:
-        scenario.arrange(ctx)
-        with applied(settings), captured_logs() as logs:
-            from activities import sync as activities
-            activities.settings.cache_clear()
-            for attempt in range(scenario.runs):
-                body = scenario.body(ctx) if scenario.body else {"streams": streams}
-                options = RuntimeOptions(max_concurrent_activities=16, virtual_timers=True, activity_timeout=600)
-                status, summary = await run_once(
-                    ctx, body, worker=scenario.worker, during=scenario.during if attempt == 0 else None,
-                    trigger=scenario.trigger, runtime_options=options, http=http,
-                    second_start=scenario.second_start)
-            activities.settings.cache_clear()
-    finally:
-        scenario.cleanup(ctx)
-        lab.reset_faults()
-    scenario.verify(ctx, http)
-    verdict = judge(lab, ctx, container, status, summary, scenario.expectation, logs.lines, http, tokens_before)
+    async with contextlib.AsyncExitStack() as stack:
+        if scenario.needs_trap:
+            certs = load_or_create(Path(lab.env.state_dir) / "certs")
+            ctx.state["trap"] = await stack.enter_async_context(Trap(certs.server_ssl_context()))
+        try:
+            scenario.arrange(ctx)
+            with applied(settings), captured_logs() as logs:
+                activities.settings.cache_clear()
+                for attempt in range(scenario.runs):
+                    body = scenario.body(ctx) if scenario.body else {"streams": streams}
+                    options = RuntimeOptions(max_concurrent_activities=16, virtual_timers=True, activity_timeout=600)
+                    status, summary = await run_once(
+                        ctx, body, worker=scenario.worker, during=scenario.during if attempt == 0 else None,
+                        trigger=scenario.trigger, runtime_options=options, http=http,
+                        second_start=scenario.second_start)
+                activities.settings.cache_clear()
+        finally:
+            scenario.cleanup(ctx)
+            lab.reset_faults()
+        scenario.verify(ctx, http)
+    verdict = judge(lab, ctx, container, status, summary, scenario.expectation, logs.lines, http)
     return Result(scenario, verdict, round(time.monotonic() - started, 1), ctx.notes, http)
 
 
@@ -79,7 +87,7 @@ HEADERS = ("scenario", "expected", "written", "lost", "dup", "in failed", "parti
 
 
 def table_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in results:
         v = r.verdict
         outcome = "PASS" if r.passed else "FAIL"

@@ -8,7 +8,9 @@ happened (a scenario whose fault never fired would pass without proving anything
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import json
+import time
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +42,7 @@ class Scenario:
     expectation: Expectation = field(default_factory=Expectation)
     settings: Mapping[str, str] = field(default_factory=dict)
     arrange: Callable[[RunContext], None] = _nothing
-    during: Callable[[RunContext], Awaitable[None]] | None = None
+    during: Callable[[RunContext], Coroutine[Any, Any, None]] | None = None
     trigger: Callable[[RunContext, int], bool] | None = None
     cleanup: Callable[[RunContext], None] = _nothing
     verify: Callable[[RunContext, list[tuple[int, str]]], None] = _no_evidence
@@ -48,6 +50,7 @@ class Scenario:
     worker: bool = False  # activities in a worker process that can be SIGKILLed
     runs: int = 1
     second_start: bool = False
+    needs_trap: bool = False  # an HTTPS listener on another origin is put in ctx.state["trap"]
     quick: bool = False  # in the quick subset (`-m quick` / `--quick`); every scenario still runs in CI
 
 
@@ -100,10 +103,10 @@ def _at_progress(share: float) -> Callable[[RunContext, int], bool]:
     return trigger
 
 
-# --- throttling --------------------------------------------------------------------------------------------------------
+# --- throttling ------------------------------------------------------------------------------------------------------
 THROTTLING = [
     Scenario("429_directory", "429 storm, directory resource units (tenant+app bucket), Retry-After",
-             DIRECTORY, arrange=_graph({"throttle": {"budget_scale": 0.01}}), verify=_throttled("directory"),
+             DIRECTORY, arrange=_graph({"throttle": {"budget_scale": 0.005}}), verify=_throttled("directory"),
              quick=True),
     Scenario("429_reports", "429 storm, identity reports (5 per 10 s per app+tenant), Retry-After", REPORTS,
              arrange=_graph({"throttle": {"budget_scale": 0.2}}), verify=_throttled("reports")),
@@ -111,13 +114,13 @@ THROTTLING = [
              ("conditional_access_policies", "users"),
              arrange=_graph({"throttle": {"scale": 1.0}}), verify=_throttled("conditional_access")),
     Scenario("429_teams", "429 storm, Teams per resource and per app+tenant, Retry-After", TEAMS,
-             arrange=_graph({"throttle": {"budget_scale": 0.05, "scale": 0.2}}), verify=_throttled("teams")),
+             arrange=_graph({"throttle": {"budget_scale": 0.3, "scale": 0.1}}), verify=_throttled("teams")),
     Scenario("429_outlook", "429 storm, Outlook per mailbox (concurrency 4, rate), Retry-After", OUTLOOK,
-             arrange=_graph({"throttle": {"budget_scale": 0.0005, "scale": 0.002}}), verify=_throttled("outlook")),
+             arrange=_graph({"throttle": {"budget_scale": 0.0002, "scale": 0.002}}), verify=_throttled("outlook")),
     Scenario("429_global", "429 storm, global per-app limit, Retry-After", ALL,
-             arrange=_graph({"throttle": {"budget_scale": 0.0002}}), verify=_throttled("global")),
+             arrange=_graph({"throttle": {"budget_scale": 0.0005}}), verify=_throttled("global")),
     Scenario("429_no_retry_after", "429 storms in every scope at once, no Retry-After anywhere", ALL,
-             arrange=_graph({"throttle": {"budget_scale": 0.01, "retry_after": False}}),
+             arrange=_graph({"throttle": {"budget_scale": 0.005, "retry_after": False}}),
              verify=_throttled("directory", "reports", "teams")),
 ]
 
@@ -140,8 +143,6 @@ def baseline() -> Scenario:
     return Scenario("baseline", "no fault: all 22 streams", ALL, arrange=_snapshot, verify=verify, quick=True)
 
 
-def all_scenarios() -> list[Scenario]:
-    return [baseline(), *THROTTLING, *TRANSPORT]
 
 
 def by_name(names: list[str] | None) -> list[Scenario]:
@@ -155,4 +156,205 @@ def by_name(names: list[str] | None) -> list[Scenario]:
     return [known[n] for n in names]
 
 
-__all__ = ["Scenario", "all_scenarios", "asyncio", "by_name"]
+
+
+# --- worker, storage, identity --------------------------------------------------------------------------------------
+def _victim(ctx: RunContext, stream: str) -> str:
+    sizes = {parent: len(ids or ()) for (name, parent), ids in ctx.expected.items() if name == stream and parent}
+    return max(sorted(sizes), key=lambda p: sizes[p])
+
+
+def worker_killed() -> Scenario:
+    """SIGKILL the worker process while the largest mailbox's partition is waiting on Graph (slowed to be sure)."""
+    def arrange(ctx: RunContext) -> None:
+        victim = _victim(ctx, "mail_messages")
+        ctx.state["victim"] = victim
+        ctx.lab.graph_settings({"faults": {"latency_ms": 1500, "path_prefix": f"/users/{victim}/messages"}})
+
+    def trigger(ctx: RunContext, done: int) -> bool:
+        for start in ctx.started:
+            payload = json.loads(start.get("input") or "null")
+            if isinstance(payload, dict) and payload.get("stream") == "mail_messages" and \
+                    payload.get("parent_id") == ctx.state["victim"]:
+                return True
+        return False
+
+    async def during(ctx: RunContext) -> None:
+        await asyncio.sleep(0.5)  # its first Graph request is in flight (1.5 s of latency)
+        assert ctx.pool is not None
+        pid = ctx.pool.kill()
+        ctx.notes.append(f"SIGKILLed worker pid {pid} mid-partition (mail_messages of the largest mailbox)")
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        assert ctx.pool is not None
+        ctx.notes.append(f"{ctx.pool.started_workers} worker processes")
+        if not ctx.pool.killed or ctx.pool.started_workers < 2:
+            ctx.problems.append("no worker was killed and replaced")
+        again = [s for s in ctx.started if json.loads(s.get("input") or "null") and
+                 json.loads(s["input"]).get("parent_id") == ctx.state["victim"] and
+                 json.loads(s["input"]).get("stream") == "mail_messages"]
+        if len(again) < 2:
+            ctx.problems.append("the killed partition was not run again by the durable retry")
+
+    return Scenario("worker_killed", "worker process SIGKILLed mid-partition; the durable retry re-runs it",
+                    ("users", "mail_messages", "contacts"), arrange=arrange, trigger=trigger, during=during,
+                    verify=verify, worker=True, quick=True)
+
+
+def azurite_restart() -> Scenario:
+    async def during(ctx: RunContext) -> None:
+        await asyncio.to_thread(ctx.lab.azurite, "stop")
+        ctx.notes.append("Azurite stopped")
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(ctx.lab.azurite, "start")
+        ctx.notes.append("restarted")
+
+    return Scenario("azurite_restart", "Azurite stopped and restarted mid-run", ALL, trigger=_at_progress(0.3),
+                    during=during)
+
+
+def container_missing() -> Scenario:
+    def arrange(ctx: RunContext) -> None:
+        with ctx.lab.blob_service() as service:
+            exists = service.get_container_client(ctx.settings["OUTPUT_CONTAINER"]).exists()
+        ctx.notes.append("container absent before the run" if not exists else "container existed")
+        if exists:
+            ctx.problems.append("the container existed before the run")
+
+    return Scenario("container_missing", "the output container does not exist (first run on a fresh lake)",
+                    ("users", "groups", "group_member"), arrange=arrange)
+
+
+def _vault_faults(unavailable: bool, retry_after: int | None = 0) -> Callable[[RunContext], None]:
+    def arrange(ctx: RunContext) -> None:
+        ctx.state["t0"] = time.monotonic()
+        ctx.state["vault0"] = ctx.lab.admin("keyvault", "GET", "/stats")["requests"]
+        ctx.lab.admin("keyvault", "PUT", "/faults", {"unavailable": unavailable, "status": 503,
+                                                     "retry_after_seconds": retry_after})
+    return arrange
+
+
+def _vault_calls(ctx: RunContext) -> int:
+    before = ctx.state.get("vault0", {})
+    after = ctx.lab.admin("keyvault", "GET", "/stats")["requests"]
+    return sum(v - before.get(k, 0) for k, v in after.items())
+
+
+def vault_down() -> Scenario:
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        ctx.notes.append(f"{_vault_calls(ctx)} vault requests refused with 503")
+
+    return Scenario("vault_down_whole_run", "Key Vault unavailable for the whole run", ("users", "groups",
+                    "group_member", "contacts"), arrange=_vault_faults(True, 0), verify=verify,
+                    expectation=Expectation("failed", frozenset({"users", "groups", "group_member", "contacts"}),
+                                            must_fail=True))
+
+
+def vault_recovers() -> Scenario:
+    async def during(ctx: RunContext) -> None:
+        await asyncio.to_thread(ctx.lab.admin, "keyvault", "PUT", "/faults", {"unavailable": False})
+        ctx.notes.append(f"vault back after {time.monotonic() - ctx.state['t0']:.1f}s")
+
+    def trigger(ctx: RunContext, done: int) -> bool:
+        return bool(time.monotonic() - ctx.state["t0"] > 2.5)
+
+    return Scenario("vault_down_at_start", "Key Vault unavailable when the run starts, back 2.5 s later",
+                    ("users", "groups", "group_member", "contacts"), arrange=_vault_faults(True, 1),
+                    trigger=trigger, during=during)
+
+
+def vault_mid_run() -> Scenario:
+    async def during(ctx: RunContext) -> None:
+        await asyncio.to_thread(ctx.lab.admin, "keyvault", "PUT", "/faults",
+                                {"unavailable": True, "retry_after_seconds": 0})
+        ctx.notes.append("vault down from 30% of partitions to the end")
+
+    return Scenario("vault_down_mid_run", "Key Vault unavailable from mid-run to the end (secret cache carries on)",
+                    ALL, arrange=_vault_faults(False), trigger=_at_progress(0.3), during=during)
+
+
+def secret_rotated() -> Scenario:
+    app_id_key = "graph_app"
+
+    def arrange(ctx: RunContext) -> None:
+        app = ctx.lab.env.graph_app.client_id
+        ctx.state[app_id_key] = app
+        ctx.lab.admin("entra", "PATCH", f"/apps/{app}", {"token_lifetime_seconds": 2})
+
+    async def during(ctx: RunContext) -> None:
+        lab = ctx.lab
+        app = ctx.state[app_id_key]
+        old = [s["key_id"] for s in (await asyncio.to_thread(lab.admin, "entra", "GET", f"/apps/{app}"))["secrets"]]
+        new = await asyncio.to_thread(lab.admin, "entra", "POST", f"/apps/{app}/secrets", {})
+        value = new.get("value") or new.get("secret", {}).get("value")
+        lab.secrets.add("rotated Graph client secret", value)
+
+        def store() -> None:
+            with lab.vault() as client:
+                client.set_secret(lab.env.graph_app.client_secret_name, value)
+        await asyncio.to_thread(store)
+        for key_id in old:
+            await asyncio.to_thread(lab.admin, "entra", "DELETE", f"/apps/{app}/secrets/{key_id}")
+        ctx.state["tokens_at_rotation"] = (await asyncio.to_thread(lab.issued_tokens, 10**9))[0]
+        ctx.notes.append(f"new secret in the vault, {len(old)} old secret(s) deleted at 30% of partitions")
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        after = ctx.lab.issued_tokens(10**9)[0] - ctx.state.get("tokens_at_rotation", 10**9)
+        ctx.notes.append(f"{after} tokens issued after the rotation")
+        if after <= 0:
+            ctx.problems.append("no token was issued after the rotation: the new secret was never used")
+
+    return Scenario("secret_rotated", "Graph client secret rotated mid-run (old one deleted), 2 s tokens", ALL,
+                    arrange=arrange, trigger=_at_progress(0.3), during=during, verify=verify, quick=True)
+
+
+def tokens_expire() -> Scenario:
+    def arrange(ctx: RunContext) -> None:
+        _snapshot(ctx)
+        ctx.state["tokens0"] = ctx.lab.issued_tokens(10**9)[0]
+        ctx.lab.admin("entra", "PATCH", f"/apps/{ctx.lab.env.graph_app.client_id}", {"token_lifetime_seconds": 2})
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        issued = ctx.lab.issued_tokens(10**9)[0] - ctx.state["tokens0"]
+        refused = _delta(ctx)["by_status"].get("401", 0)
+        ctx.notes.append(f"{issued} tokens issued, {refused} Graph 401s")
+        if issued < 5:
+            ctx.problems.append("tokens did not expire during the run")
+
+    return Scenario("tokens_expire", "Graph access tokens live 2 s (expire many times mid-run)", ALL,
+                    arrange=arrange, verify=verify)
+
+
+def truncated_json() -> Scenario:
+    return Scenario("truncated_json", "complete HTTP answers whose JSON is cut in half", ALL,
+                    arrange=_graph({"faults": {"seed": 9, "malformed_rate": 0.08}}), verify=_faulted("malformed"))
+
+
+# --- hostile input ----------------------------------------------------------------------------------------------------
+def offhost_next_link() -> Scenario:
+    """Graph's nextLinks point at another origin: the engine must refuse them before any token is attached."""
+    def arrange(ctx: RunContext) -> None:
+        trap = ctx.state["trap"]
+        ctx.lab.graph_settings({"public_base_url": trap.url})
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        trap = ctx.state["trap"]
+        ctx.notes.append(f"trap at {trap.url} saw {len(trap.hits)} request(s)")
+        if trap.hits:
+            ctx.problems.append(f"the engine followed an off-host nextLink: {trap.hits[:3]}")
+        paged = [s for s in ("audit_logs_directory", "audit_logs_signins")
+                 if len(ctx.expected.get((s, None)) or ()) > 100]
+        if not paged:
+            ctx.problems.append("no stream has a second page, the poisoned link was never served")
+
+    return Scenario("offhost_next_link", "nextLinks point to another host (the token must not follow)",
+                    ("users", "audit_logs_directory", "audit_logs_signins"), settings={"SYNC_PAGE_SIZE": "100"},
+                    arrange=arrange, verify=verify, needs_trap=True,
+                    expectation=Expectation("failed", frozenset({"audit_logs_directory", "audit_logs_signins"}),
+                                            must_fail=True, failure_codes=frozenset({"OffHostNextLink"})))
+
+
+def all_scenarios() -> list[Scenario]:
+    return [baseline(), *THROTTLING, *TRANSPORT, truncated_json(), worker_killed(), azurite_restart(),
+            container_missing(), vault_down(), vault_recovers(), vault_mid_run(), secret_rotated(), tokens_expire(),
+            offhost_next_link()]
