@@ -94,6 +94,8 @@ class Outlook:
         cc = [email(person(lay, r.randrange(users))) for _ in range(r.choice((0, 0, 0, 1, 2)))]
         topic = vocab.MAIL_SUBJECT_TOPICS[r.randrange(len(vocab.MAIL_SUBJECT_TOPICS))]
         subject = vocab.SUBJECT_DECORATIONS[r.randrange(len(vocab.SUBJECT_DECORATIONS))] + topic
+        if r.random() < 0.01:
+            subject = ""  # "(No subject)" in Outlook
         text = vocab.MAIL_BODIES[r.randrange(len(vocab.MAIL_BODIES))]
         thread = ""
         if i % 397 == 5:  # now and then a long reply chain (~40 KB): writers must cope with big rows

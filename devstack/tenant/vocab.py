@@ -9,12 +9,14 @@ FIRST_NAMES = (
     "Isaiah", "Joni", "Jürgen", "Lee", "Lidia", "Lynne", "Megan", "Miriam", "Nestor", "Patti", "Pradeep", "Søren",
     "Zoë", "François", "Małgorzata", "Şükrü", "Nguyễn", "Ольга", "Δημήτρης", "Aoife", "Siobhán", "Leilani", "Oğuz",
     "José", "Ines", "Noël", "Rāhul", "Yuki", "Wei", "美咲", "翔太", "민준", "Ayşe", "Zoltán", "Ingrid", "Kai",
+    "محمد", "فاطمة", "שרה", "Ngọc",
 )
 LAST_NAMES = (
     "Vance", "Wilber", "Deyoung", "Beaulieu", "Lindqvist", "Müller", "Bellew", "Berg", "Herrera", "Roux", "Morris",
     "Cannon", "Henderson", "Sherman", "Schäfer", "Gu", "Holloway", "Robbins", "Bowen", "Brown", "Wilke", "Fernandez",
     "Gupta", "Østergaard", "Lefèvre", "Kowalczyk", "Öztürk", "Trần", "Иванова", "Παπαδόπουλος", "Ní Bhriain",
     "O'Connor", "Kahale", "Yılmaz", "García", "Dubois", "Nakamura", "Zhang", "佐藤", "田中", "김", "Çelik",
+    "العلي", "כהן",
 )
 _SPECIAL = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "æ": "ae", "Æ": "AE",
                           "œ": "oe", "Œ": "OE", "ß": "ss", "ı": "i"})
