@@ -386,3 +386,17 @@ def test_some_messages_carry_long_bodies(demo: DemoTenant) -> None:
     sizes = [len(m["body"]["content"]) for u in demo.collection("users").page(0, 100)  # type: ignore[union-attr]
              for m in demo.collection("messages", u["id"]).page(0, 1000)]  # type: ignore[union-attr]
     assert max(sizes) > 30_000 > sorted(sizes)[len(sizes) // 2]
+
+
+def test_the_command_line_prints_records_as_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from devstack.tenant.__main__ import main
+
+    assert main(["users", "--limit", "2", "--seed", str(SEED)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    users = [json.loads(line) for line in lines]
+    assert users == build_tenant(SEED, TenantSizes.demo()).collection("users").page(0, 2)  # type: ignore[union-attr]
+    assert main(["messages", users[0]["id"], "--offset", "1", "--limit", "1", "--seed", str(SEED)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) <= 1
+    assert main(["messages", "00000000-0000-0000-0000-000000000000"]) == 1
+    with pytest.raises(SystemExit):
+        main(["messages"])  # missing parent: argparse names the problem

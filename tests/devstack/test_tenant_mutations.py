@@ -420,3 +420,40 @@ def test_the_change_log_is_tenant_wide_oldest_first_and_may_repeat_an_id(tenant:
     assert view(tenant, "users").changes_since(1) == users[1:]
     assert view(tenant, "users").changes_since(3) == []
     assert tenant.current_seq() == 3
+
+
+def test_overlay_paging_matches_a_plain_list_model() -> None:
+    """Random create/update/delete sequences: the view always pages like the list it stands for."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    ops = st.lists(st.tuples(st.sampled_from(["create", "update", "delete"]), st.integers(0, 10_000)),
+                   min_size=1, max_size=25)
+
+    @settings(max_examples=40, deadline=None)
+    @given(ops, st.integers(0, 60), st.integers(1, 30))
+    def check(sequence: list[tuple[str, int]], offset: int, size: int) -> None:
+        t = build_tenant(SEED, TenantSizes.demo())
+        owner = mailbox_user(t)
+        messages = view(t, "messages", owner)
+        model = [m["id"] for m in messages.page(0, 100_000)]
+        for op, n in sequence:
+            if op == "create":
+                made = t.apply({"op": "create", "kind": "messages", "parents": [owner], "record": {}})
+                model.append(made["id"])  # type: ignore[index]
+            elif model:
+                target = model[n % len(model)]
+                if op == "delete":
+                    t.apply({"op": "delete", "kind": "messages", "parents": [owner], "id": target})
+                    model.remove(target)
+                else:
+                    t.apply({"op": "update", "kind": "messages", "parents": [owner], "id": target,
+                             "patch": {"isRead": bool(n % 2)}})
+        assert messages.count() == len(model)
+        assert [m["id"] for m in messages.page(0, 100_000)] == model
+        assert [m["id"] for m in messages.page(offset, size)] == model[offset:offset + size]
+        assert [m["id"] for m in messages.iter_from(offset)] == model[offset:]
+        for item_id in model[offset:offset + 3]:
+            assert messages.get(item_id) is not None
+
+    check()
