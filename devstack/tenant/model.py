@@ -85,7 +85,8 @@ class Collection(Protocol):
 # valid): `sorted_by` names the timestamp the generated records ascend in (messages: receivedDateTime, logs,
 # chat messages), `lower_bound(moment)` finds the first offset at or after a time in O(log n), and
 # `ordered_count()` says where the (unordered) created records begin. The demo tenant also offers
-# `calendar_view(user_id, start, end)`: events in a window with series masters expanded into occurrences.
+# `calendar_view(user_id, start, end)`: events in a window with series masters expanded into occurrences, and
+# `find_user(id_or_upn)`: a user by userPrincipalName in O(1).
 
 
 class Tenant(Protocol):

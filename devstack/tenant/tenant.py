@@ -95,6 +95,33 @@ class DemoTenant:
             self.journal.append(normalized, effects)
         return copy.deepcopy(result)  # the caller may reshape it; the overlay keeps its own
 
+    def find_user(self, key: str) -> Record | None:
+        """A user by id or userPrincipalName (case-insensitive), without scanning the directory.
+
+        Generated UPNs carry the user's index (`AdeleV12@...`, `adele.12_fabrikam.com#EXT#@...`), so the candidate
+        is decoded and then confirmed against the current record; created and renamed users come from the overlay.
+        """
+        users = self.collection("users")
+        if users is None:
+            return None
+        found = users.get(key)
+        if found is not None or "@" not in key:
+            return found
+        wanted = key.lower()
+        for record in self.overlay.store(("users", "")).records.values():
+            if str(record.get("userPrincipalName", "")).lower() == wanted and users.contains(record["id"]):
+                return users.get(record["id"])
+        local = wanted.split("#ext#")[0].split("@")[0]
+        digits = local.split(".", 1)[1].split("_")[0] if "#ext#" in wanted and "." in local else \
+            local[len(local.rstrip("0123456789")):]
+        index = int(digits) if digits.isdigit() else 0
+        if index >= self.sizes.users:
+            return None
+        candidate = users.get(self.layout.user_id(index))
+        if candidate is not None and str(candidate.get("userPrincipalName", "")).lower() == wanted:
+            return candidate
+        return None
+
     def calendar_view(self, user_id: str, start: datetime | str, end: datetime | str) -> list[Record] | None:
         """Events overlapping [start, end) as calendarView lists them: single events and exceptions as they are,
         series masters replaced by their occurrences; sorted by start. None when the user does not exist."""

@@ -457,3 +457,22 @@ def test_overlay_paging_matches_a_plain_list_model() -> None:
             assert messages.get(item_id) is not None
 
     check()
+
+
+def test_find_user_by_upn_without_scanning(tenant: DemoTenant) -> None:
+    users = view(tenant, "users").page(0, 1000)
+    for user in users:
+        assert tenant.find_user(user["userPrincipalName"]) == user
+        assert tenant.find_user(user["userPrincipalName"].upper()) == user
+        assert tenant.find_user(user["id"]) == user
+    assert any("#EXT#" in u["userPrincipalName"] for u in users)
+    assert tenant.find_user("nobody@" + tenant.default_domain) is None
+    assert tenant.find_user("AdeleV999999@" + tenant.default_domain) is None
+    renamed = tenant.apply({"op": "update", "kind": "users", "id": users[3]["id"],
+                            "patch": {"userPrincipalName": "renamed@contoso.example"}})
+    assert tenant.find_user("renamed@contoso.example") == renamed
+    assert tenant.find_user(users[3]["userPrincipalName"]) is None
+    created = tenant.apply({"op": "create", "kind": "users", "record": {"userPrincipalName": "new@contoso.example"}})
+    assert tenant.find_user("NEW@contoso.example") == created
+    tenant.apply({"op": "delete", "kind": "users", "id": users[5]["id"]})
+    assert tenant.find_user(users[5]["userPrincipalName"]) is None
