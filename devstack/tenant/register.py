@@ -55,7 +55,7 @@ class Wiring:
         t.register("chatMembers", self.chat_members)
         t.register("chatMessages", self.chat_messages)
         t.register("channels", self.channels)
-        t.register("teamMembers", lambda p: None, self.team_member_renderer)
+        t.register_renderer("teamMembers", self.team_member_renderer)  # the source: the group's members
         t.register("drives", self.drives)
         t.register("groupDrives", self.group_drives)
         t.register("driveItems", self.drive_items)

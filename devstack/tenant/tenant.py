@@ -267,9 +267,14 @@ class DemoTenant:
 
     def register(self, kind: str, source: Callable[[tuple[str, ...]], Source | None],
                  renderer: Callable[[tuple[str, ...]], Callable[[Record], Record]] | None = None) -> None:
+        """Adds a kind: `source(parent_ids)` gives its base records or None for a missing parent."""
         self._extra_sources[kind] = source
         if renderer is not None:
-            self._renderers[kind] = renderer
+            self.register_renderer(kind, renderer)
+
+    def register_renderer(self, kind: str, renderer: Callable[[tuple[str, ...]], Callable[[Record], Record]]) -> None:
+        """How a kind's records are shown (team members are group member refs shown as conversationMembers)."""
+        self._renderers[kind] = renderer
 
 
 class MembershipSource:
