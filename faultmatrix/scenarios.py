@@ -106,7 +106,7 @@ def _at_progress(share: float) -> Callable[[RunContext, int], bool]:
 # --- throttling ------------------------------------------------------------------------------------------------------
 THROTTLING = [
     Scenario("429_directory", "429 storm, directory resource units (tenant+app bucket), Retry-After",
-             DIRECTORY, arrange=_graph({"throttle": {"budget_scale": 0.005}}), verify=_throttled("directory"),
+             DIRECTORY, arrange=_graph({"throttle": {"budget_scale": 0.004}}), verify=_throttled("directory"),
              quick=True),
     Scenario("429_reports", "429 storm, identity reports (5 per 10 s per app+tenant), Retry-After", REPORTS,
              arrange=_graph({"throttle": {"budget_scale": 0.2}}), verify=_throttled("reports")),
@@ -114,11 +114,11 @@ THROTTLING = [
              ("conditional_access_policies", "users"),
              arrange=_graph({"throttle": {"scale": 1.0}}), verify=_throttled("conditional_access")),
     Scenario("429_teams", "429 storm, Teams per resource and per app+tenant, Retry-After", TEAMS,
-             arrange=_graph({"throttle": {"budget_scale": 0.3, "scale": 0.1}}), verify=_throttled("teams")),
+             arrange=_graph({"throttle": {"budget_scale": 0.5, "scale": 0.5}}), verify=_throttled("teams")),
     Scenario("429_outlook", "429 storm, Outlook per mailbox (concurrency 4, rate), Retry-After", OUTLOOK,
              arrange=_graph({"throttle": {"budget_scale": 0.0002, "scale": 0.002}}), verify=_throttled("outlook")),
     Scenario("429_global", "429 storm, global per-app limit, Retry-After", ALL,
-             arrange=_graph({"throttle": {"budget_scale": 0.0005}}), verify=_throttled("global")),
+             arrange=_graph({"throttle": {"budget_scale": 0.002}}), verify=_throttled("global")),
     Scenario("429_no_retry_after", "429 storms in every scope at once, no Retry-After anywhere", ALL,
              arrange=_graph({"throttle": {"budget_scale": 0.005, "retry_after": False}}),
              verify=_throttled("directory", "reports", "teams")),
