@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 from azure.core.exceptions import ResourceExistsError
 from azure.identity.aio import DefaultAzureCredential
-from azure.storage.blob.aio import BlobClient, BlobServiceClient
+from azure.storage.blob.aio import BlobClient, BlobServiceClient, ExponentialRetry
 
 from shared.auth import (
     IdentityTokenProvider,
@@ -26,6 +26,8 @@ from shared.auth import (
 )
 from shared.config import Settings
 from shared.graph import GraphClient, make_session
+
+STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 
 @dataclass(slots=True)
@@ -47,6 +49,8 @@ class Engine:
         """Create the output container once if it is missing (Bicep creates it in Azure; a fresh lake may not)."""
         if self._container_ready:
             return
+        # A broken workload identity should fail now and clearly, not after Storage's retries of every call.
+        await self.credential.get_token(STORAGE_SCOPE)
         container = self.blob_service.get_container_client(self.settings.output_container)
         with contextlib.suppress(ResourceExistsError):
             await container.create_container()
@@ -84,7 +88,10 @@ def _build(settings: Settings) -> Engine:
         tokens = MsalTokenProvider(settings, secrets)
     session = make_session(settings)
     graph = GraphClient(settings, tokens, session)
-    blob_service = BlobServiceClient(settings.output_account_url, credential=credential, **transport_kwargs(settings))
+    # Storage's default retry waits 15 s + 3^n s; a partition should fail over to the durable retry sooner.
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
+    blob_service = BlobServiceClient(settings.output_account_url, credential=credential, retry_policy=retry,
+                                     **transport_kwargs(settings))
     return Engine(asyncio.get_running_loop(), settings, credential, secrets, tokens, session, graph, blob_service)
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from shared.auth import GraphAuthError, SecretReadError
 from shared.config import ConfigError, Settings, with_overrides
@@ -143,6 +143,12 @@ async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_i
     except (GraphAuthError, SecretReadError) as exc:
         _fail(result, exc.code, str(exc), scope="stream", retryable=exc.code in ("AuthorityUnavailable",
                                                                                  "KeyVaultUnavailable"))
+    except ClientAuthenticationError as exc:
+        # Same for every partition: the workload identity cannot get a token, or Blob refuses it.
+        code = "WorkloadIdentityUnavailable" if exc.status_code is None else f"Storage{exc.status_code}"
+        _fail(result, code, "the function's identity cannot write to the data lake: check AZURE_CLIENT_ID (the "
+              "user-assigned managed identity) and its 'Storage Blob Data Contributor' role on "
+              f"{settings.output_account_url}", scope="stream")
     except AzureError as exc:
         _fail(result, "StorageError", f"writing the blob failed: {type(exc).__name__}", retryable=True)
     except Exception as exc:  # a bug must cost one partition, not the run

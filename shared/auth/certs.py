@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,7 +21,7 @@ class CertificateFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ClientCertificate:
-    private_key_pem: str
+    private_key_pem: str = field(repr=False)
     certificate_pem: str
     thumbprint: str
     """Upper-case SHA-1 hex, what Entra shows and MSAL's `thumbprint` expects."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.keyvault.secrets.aio import SecretClient
 
 from shared.auth.credentials import transport_kwargs
@@ -24,7 +24,7 @@ class SecretReadError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Secret:
-    value: str
+    value: str = field(repr=False)
     content_type: str | None
     version: str | None
 
@@ -53,6 +53,16 @@ class SecretCache:
                 raise SecretReadError("SecretNotFound",
                                       f"secret {name!r} not found in {self._vault}; create it or fix the "
                                       "GRAPH_CLIENT_SECRET_NAME / GRAPH_CERTIFICATE_SECRET_NAME setting") from None
+            except ClientAuthenticationError as exc:
+                if exc.status_code is None:  # no HTTP answer: the workload identity itself got no token
+                    raise SecretReadError("WorkloadIdentityUnavailable",
+                                          f"the function's identity could not get a Key Vault token "
+                                          f"({type(exc).__name__}); check AZURE_CLIENT_ID and that the "
+                                          "user-assigned managed identity is attached to the app") from None
+                raise SecretReadError(f"KeyVault{exc.status_code}",
+                                      f"Key Vault {self._vault} refused the function's identity (HTTP "
+                                      f"{exc.status_code}); grant it 'Key Vault Secrets User' on the vault"
+                                      ) from None
             except HttpResponseError as exc:
                 raise SecretReadError(f"KeyVault{exc.status_code}",
                                       f"reading secret {name!r} from {self._vault} failed with HTTP "

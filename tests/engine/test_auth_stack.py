@@ -172,3 +172,22 @@ async def test_tokens_near_expiry_are_replaced(stack: RunningStack, workload_env
     finally:
         stack.admin.entra("PUT", "/settings", {"token_lifetime_seconds": lifetime})
         await secrets.close()
+
+
+async def test_a_broken_workload_identity_fails_clearly(stack: RunningStack, workload_env: None) -> None:
+    import os
+
+    from shared.runtime import close_engines
+    from shared.sync import sync_partition
+    from tests.engine.test_sync_stack import make_run
+
+    os.environ["AZURE_CLIENT_SECRET"] = "wrong-secret-value"  # workload_env restores the real one afterwards
+    settings = load_settings(engine_environ(stack))
+    try:
+        result = await sync_partition(settings, make_run(stack), "users", None)
+    finally:
+        await close_engines()
+    assert result["status"] == "failed" and result.get("failure_scope") == "stream"
+    assert result.get("error_code") == "WorkloadIdentityUnavailable" and result.get("retryable") is False
+    assert "AZURE_CLIENT_ID" in result.get("error_message", "")
+    assert "wrong-secret-value" not in repr(result)
