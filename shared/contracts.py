@@ -36,7 +36,8 @@ class PartitionResult(TypedDict):
     request_id: NotRequired[str]  # Graph request-id of the failing response
     failure_scope: NotRequired[FailureScope]  # "stream": every partition of the stream fails alike (permission)
     retryable: NotRequired[bool]  # a later attempt may succeed (throttling, network, storage)
-    kind: PartitionKind
+    kind: PartitionKind  # snapshot: replaces the partition; changes: apply by id; full: a copy with no state
+    resynced: NotRequired[str]  # why a delta partition was re-read in full (Graph's resync code)
     records: int
     pages: int
     requests: int

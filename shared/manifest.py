@@ -14,6 +14,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.config import Settings
 from shared.contracts import ManifestSummary, PartitionResult, RunInfo
+from shared.incremental import prune_checkpoints
 from shared.runtime import get_engine
 from shared.writer.paths import manifest_folder
 
@@ -24,9 +25,13 @@ def summarize(run: RunInfo, results: list[PartitionResult], manifest_path: str) 
     totals = {"ok": 0, "skipped": 0, "failed": 0, "records": 0}
     for r in results:
         entry = streams.setdefault(r["stream"], {"partitions": 0, "ok": 0, "skipped": 0, "failed": 0, "records": 0,
-                                                 "bytes": 0, "requests": 0, "retries": 0, "throttled": 0})
+                                                 "bytes": 0, "requests": 0, "retries": 0, "throttled": 0,
+                                                 "snapshot": 0, "changes": 0, "full": 0, "resynced": 0})
         entry["partitions"] += 1
         entry[r["status"]] += 1
+        if r["status"] == "ok":  # what a consumer does with the blob: replace (snapshot, full) or apply (changes)
+            entry[r.get("kind", "full")] += 1
+            entry["resynced"] += 1 if r.get("resynced") else 0
         for key in ("records", "bytes", "requests", "retries", "throttled"):
             entry[key] += int(r.get(key, 0) or 0)  # type: ignore[call-overload]
         totals[r["status"]] += 1
@@ -50,6 +55,7 @@ async def write_manifest(settings: Settings, run: RunInfo, results: list[Partiti
     }
     await engine.blob(summary["manifest_path"]).upload_blob(orjson.dumps(document, option=orjson.OPT_INDENT_2),
                                                             overwrite=True)
+    await prune_checkpoints(engine, settings, run, results)
     marker = engine.blob(f"{folder}/_SUCCESS")
     if summary["success_marker"]:
         await marker.upload_blob(b"", overwrite=True)

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
+from shared import incremental
 from shared.auth import GraphAuthError, SecretReadError
 from shared.config import ConfigError, Settings, with_overrides
 from shared.contracts import FailureScope, PartitionResult, RunInfo
@@ -25,6 +26,7 @@ from shared.graph.query import partition_url
 from shared.manifest import write_manifest
 from shared.parents import WALK_CONCURRENCY, first_error, list_parents, parent_ids, read_parent_chunk
 from shared.runtime import Engine, get_engine
+from shared.state import CheckpointSaveError
 from shared.streams import CATALOG, StreamSpec
 from shared.writer.blob import BlockBlobJsonlWriter
 from shared.writer.paths import partition_path
@@ -121,8 +123,19 @@ async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_i
             metadata["parent_id_b64"] = base64.urlsafe_b64encode(parent_id.encode("utf-8")).decode("ascii")
         writer = BlockBlobJsonlWriter(engine.blob(path), gzip=effective.output_format == "jsonl.gz",
                                       metadata=metadata)
-        await _copy(engine, effective, run, spec, parent_id, writer, stats, walk_skips)
-        await writer.commit({"records": str(writer.records)})
+        reader = await incremental.prepare(engine, effective, run, spec, parent_id)
+        if reader is None:
+            await _copy(engine, effective, run, spec, parent_id, writer, stats, walk_skips)
+            await writer.commit({"records": str(writer.records), "kind": "full"})
+        else:
+            await reader.copy(writer, stats)
+            await writer.commit({"records": str(writer.records), "kind": reader.kind})
+            result["kind"] = reader.kind
+            if reader.resynced:
+                result["resynced"] = reader.resynced
+            await reader.save()  # only after the data blob is committed: a crash in between repeats work
+            if reader.partial_error is not None:
+                raise reader.partial_error
         result["blob_path"] = path
         if walk_skips:
             result["reason"] = f"{len(walk_skips)} parent(s) skipped: {', '.join(sorted(set(walk_skips)))}"
@@ -136,6 +149,8 @@ async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_i
             _fail(result, decision.code, decision.reason,
                   scope="stream" if decision.action is Action.FAIL_STREAM else "partition", retryable=exc.retryable,
                   request_id=exc.request_id)
+    except CheckpointSaveError as exc:
+        _fail(result, exc.code, str(exc), retryable=True)
     except OffHostLinkError as exc:
         _fail(result, OffHostLinkError.code, str(exc))
     except ConfigError as exc:

@@ -31,6 +31,16 @@ class BlockBlobJsonlWriter:
         self.bytes_written = 0
         self.records = 0
 
+    def reset(self) -> None:
+        """Forget everything written so far (a delta resync restarts the partition). Staged but uncommitted
+        blocks are never part of the blob; the next blocks reuse their ids and replace them."""
+        self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31) if self._gzip is not None else None
+        self._buffer = bytearray()
+        self._block_ids = []
+        self.raw_bytes = 0
+        self.bytes_written = 0
+        self.records = 0
+
     async def write(self, data: bytes, records: int) -> None:
         self.raw_bytes += len(data)
         self.records += records

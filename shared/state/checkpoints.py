@@ -1,0 +1,136 @@
+"""Checkpoints live in Blob beside the data, never in orchestration history: history would grow with the tenant,
+and a checkpoint must survive a purged or restarted orchestration.
+
+Every write is conditional: `If-None-Match: *` creates, `If-Match: <etag read>` advances. Two runs racing on one
+partition cannot both advance it; the loser fails retryably and its data blob is merely repeated work. The caller
+saves only after the partition's data blob is committed, so a crash in between repeats work and never loses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+from shared.runtime import Engine
+from shared.writer.paths import partition_name
+
+VERSION = 1
+
+
+def checkpoint_path(prefix: str, tenant_id: str, stream: str, parent_id: str | None) -> str:
+    parts = [prefix, tenant_id, "_state", stream, f"{partition_name(parent_id)}.json"]
+    return "/".join(p for p in parts if p)
+
+
+class CheckpointSaveError(Exception):
+    """The checkpoint could not be advanced (a concurrent run moved it, or storage failed); the data blob of
+    this run stays and the next run repeats the partition from the previous checkpoint."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """Where a partition's next run starts. `cursors`: deltaLink per sub-partition (`""` = the partition itself,
+    else a folder id). `watermark`/`edge`: time-window streams."""
+
+    stream: str
+    parent_id: str | None
+    fingerprint: str
+    query: dict[str, Any]
+    cursors: dict[str, str] = field(default_factory=dict)
+    watermark: str | None = None
+    edge: dict[str, str] = field(default_factory=dict)
+    run_id: str = ""
+    updated_at: str = ""
+    etag: str | None = None
+
+    def to_json(self) -> bytes:
+        doc = {"version": VERSION, "stream": self.stream, "parent_id": self.parent_id,
+               "fingerprint": self.fingerprint, "query": self.query, "cursors": self.cursors,
+               "watermark": self.watermark, "edge": self.edge, "run_id": self.run_id, "updated_at": self.updated_at}
+        return orjson.dumps(doc)
+
+    @classmethod
+    def from_json(cls, data: bytes, etag: str | None) -> Checkpoint | None:
+        """None for a document this version cannot read (treated like no checkpoint: a fresh snapshot)."""
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(doc, dict) or doc.get("version") != VERSION:
+            return None
+        cursors = doc.get("cursors") or {}
+        edge = doc.get("edge") or {}
+        if not isinstance(cursors, dict) or not isinstance(edge, dict):
+            return None
+        return cls(stream=str(doc.get("stream")), parent_id=doc.get("parent_id"),
+                   fingerprint=str(doc.get("fingerprint")), query=doc.get("query") or {},
+                   cursors={str(k): str(v) for k, v in cursors.items()},
+                   watermark=doc.get("watermark"), edge={str(k): str(v) for k, v in edge.items()},
+                   run_id=str(doc.get("run_id", "")), updated_at=str(doc.get("updated_at", "")), etag=etag)
+
+
+class CheckpointStore:
+    def __init__(self, engine: Engine, prefix: str, tenant_id: str) -> None:
+        self._engine = engine
+        self._prefix = prefix
+        self._tenant = tenant_id
+
+    def path(self, stream: str, parent_id: str | None) -> str:
+        return checkpoint_path(self._prefix, self._tenant, stream, parent_id)
+
+    async def load(self, stream: str, parent_id: str | None) -> tuple[Checkpoint | None, str | None]:
+        """(checkpoint or None, the blob's ETag or None when absent). An unreadable blob still returns its ETag,
+        so the next save replaces it conditionally."""
+        blob = self._engine.blob(self.path(stream, parent_id))
+        try:
+            downloader = await blob.download_blob()
+            data = await downloader.readall()
+        except ResourceNotFoundError:
+            return None, None
+        etag = downloader.properties.etag
+        return Checkpoint.from_json(data, etag), etag
+
+    async def save(self, checkpoint: Checkpoint, run_id: str) -> None:
+        checkpoint.run_id = run_id
+        checkpoint.updated_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        blob = self._engine.blob(self.path(checkpoint.stream, checkpoint.parent_id))
+        try:
+            if checkpoint.etag is None:
+                result = await blob.upload_blob(checkpoint.to_json(), overwrite=False)
+            else:
+                result = await blob.upload_blob(checkpoint.to_json(), overwrite=True, etag=checkpoint.etag,
+                                                match_condition=MatchConditions.IfNotModified)
+        except (ResourceExistsError, ResourceModifiedError):
+            raise CheckpointSaveError("CheckpointConflict", "another run advanced this partition's checkpoint "
+                                      "first; this run's data is kept and the next run continues from the newer "
+                                      "checkpoint") from None
+        except AzureError as exc:
+            raise CheckpointSaveError("CheckpointNotSaved", f"saving the checkpoint failed "
+                                      f"({type(exc).__name__}); the next run repeats this partition") from None
+        checkpoint.etag = result.get("etag")
+
+
+async def prune_departed(engine: Engine, prefix: str, tenant_id: str, stream: str, live: set[str | None]) -> int:
+    """Delete the checkpoints of partitions this run no longer has (the user left the scope, the group or
+    drive is gone). A parent that comes back later then starts with a snapshot, which a consumer that dropped
+    the departed partition needs; resuming an old deltaLink would hand it changes to state it no longer has."""
+    folder = checkpoint_path(prefix, tenant_id, stream, None).rsplit("/", 1)[0] + "/"
+    keep = {f"{folder}{partition_name(p)}.json" for p in live}
+    container = engine.blob_service.get_container_client(engine.settings.output_container)
+    removed = 0
+    async for item in container.list_blobs(name_starts_with=folder):
+        if item.name not in keep:
+            with contextlib.suppress(ResourceNotFoundError):
+                await container.delete_blob(item.name)
+            removed += 1
+    return removed
