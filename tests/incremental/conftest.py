@@ -79,10 +79,15 @@ def new_run(stack: RunningStack, **overrides: Any) -> RunInfo:
 async def sync(settings: Settings, stack: RunningStack, streams: list[str],
                **overrides: Any) -> dict[str, list[PartitionResult]]:
     """One run the way the orchestrator does it: partitions, then the manifest (which prunes checkpoints)."""
+    return (await sync_run(settings, stack, streams, **overrides))[1]
+
+
+async def sync_run(settings: Settings, stack: RunningStack, streams: list[str],
+                   **overrides: Any) -> tuple[RunInfo, dict[str, list[PartitionResult]]]:
     run = new_run(stack, **overrides)
     results = await run_streams(settings, run, streams, concurrency=8)
     await write_manifest(settings, run, [p for parts in results.values() for p in parts])
-    return results
+    return run, results
 
 
 async def records_of(settings: Settings, results: dict[str, list[PartitionResult]]
