@@ -1,0 +1,69 @@
+"""Pure incremental rules: change records, membership changes, time slices, overlap de-duplication."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+
+from shared import delta, windows
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_change_records() -> None:
+    assert delta.change_record({"id": "u1", "displayName": "A", "manager@delta": []}) == {
+        "id": "u1", "displayName": "A", "_change": "upsert"}
+    assert delta.change_record({"id": "u1", "@removed": {"reason": "changed"}}) == {
+        "id": "u1", "_change": "deleted", "_removed_reason": "changed"}
+    assert delta.change_record({"id": "d1", "name": "x", "deleted": {"state": "deleted"}}) == {
+        "id": "d1", "_change": "deleted", "_removed_reason": "deleted"}
+    assert delta.change_record({"id": "g1", "members@delta": [{"id": "u"}]}) is None
+    assert delta.change_record({"displayName": "no id"}) is None
+
+
+def test_member_changes() -> None:
+    entry = {"id": "g", "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": "a"},
+                                          {"id": "b", "@removed": {"reason": "deleted"}}, "junk"]}
+    assert delta.member_changes(entry) == [
+        {"@odata.type": "#microsoft.graph.user", "id": "a", "_change": "upsert"},
+        {"id": "b", "_change": "deleted", "_removed_reason": "deleted"}]
+
+
+def test_fingerprint_follows_the_query() -> None:
+    a = delta.query_fingerprint({"select": ["id", "displayName"], "stream": "users"})
+    assert a == delta.query_fingerprint({"stream": "users", "select": ["id", "displayName"]})
+    assert a != delta.query_fingerprint({"stream": "users", "select": ["id"]})
+
+
+def test_calendar_window_is_stable_within_a_year() -> None:
+    assert delta.calendar_window("2026-03-01T00:00:00Z", None, None) == \
+        delta.calendar_window("2026-11-30T23:00:00+00:00", None, None)
+    with pytest.raises(ValueError, match="date_window"):
+        delta.calendar_window("2026-03-01T00:00:00Z", T0, T0)
+
+
+def test_slices_cover_the_range_without_gaps() -> None:
+    cut = windows.slices(T0, T0 + timedelta(days=2, hours=5))
+    assert cut[0] == (T0, T0 + timedelta(days=1)) and cut[-1][1] == T0 + timedelta(days=2, hours=5)
+    assert all(a[1] == b[0] for a, b in pairwise(cut))
+    assert windows.slices(None, T0) == [(None, T0)]
+    assert windows.slices(T0, T0) == []
+
+
+def test_read_range() -> None:
+    now = T0 + timedelta(days=10)
+    assert windows.read_range(None, None, None, now) == (None, now)
+    assert windows.read_range(T0, None, None, now) == (T0 - windows.OVERLAP, now)
+    assert windows.read_range(T0, T0, T0 + timedelta(days=1), now) == (T0, T0 + timedelta(days=1))
+
+
+def test_overlap_dedup_keeps_only_the_edge() -> None:
+    dedup = windows.EdgeDedup.load({"old": "2026-03-01T00:30:00.1234567Z"})
+    fresh = dedup.fresh([{"id": "old", "t": "2026-03-01T00:30:00Z"}, {"id": "new", "t": "2026-03-01T02:00:00Z"},
+                         {"id": "new", "t": "2026-03-01T02:00:00Z"}, {"id": "ancient", "t": "2026-02-01T00:00:00Z"}],
+                        "t")
+    assert [r["id"] for r in fresh] == ["new", "ancient"]
+    assert set(dedup.edge(T0 + timedelta(hours=3))) == {"old", "new"}
+    assert windows.parse_time("2026-03-01T00:30:00.1234567Z") == T0 + timedelta(minutes=30, microseconds=123456)
