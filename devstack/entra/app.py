@@ -444,7 +444,8 @@ async def admin_stats(request: web.Request) -> Any:
 async def admin_tokens(request: web.Request) -> Any:
     """The access token values issued so far (newest last, at most ISSUED_TOKENS_KEPT): leak scanners search
     logs, blobs and HTTP answers for these exact values. `?since=N` skips the first N."""
-    issued = list(request.app[ISSUED_KEY])
+    kept: deque[str] = request.app[ISSUED_KEY]
+    issued = list(kept)
     try:
         since = max(0, int(request.query.get("since", "0")))
     except ValueError:
