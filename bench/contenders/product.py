@@ -1,0 +1,56 @@
+"""This product in the race: the function app's own orchestrator and activities on the local Durable runtime
+(`localrun.session.run_sync`), writing gzip JSON Lines block blobs to Azurite, in a process of its own so its
+CPU time and peak RSS are its own.
+
+    python -m bench.contenders.product ENV_FILE CONCURRENCY STREAMS
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+
+from bench.contenders.common import ContenderResult
+from devstack.env import StackEnv
+from localrun.session import run_sync
+from localrun.settings import applied, stack_app_settings
+
+
+async def sync(env: StackEnv, concurrency: int, streams: list[str], result: ContenderResult) -> None:
+    reports = await run_sync([env.tenant_id], {"streams": streams}, concurrency=concurrency)
+    report = reports[0]
+    if report.summary is None:
+        raise RuntimeError(f"run {report.status}: {report.error}")
+    for stream in report.streams:
+        if stream.stream == "users":
+            result.users = stream.records
+        elif stream.stream == "mail_messages":
+            result.records = stream.records
+    if report.failures:
+        first = report.failures[0]
+        raise RuntimeError(f"{len(report.failures)} partitions failed, e.g. {first.get('stream')}: "
+                           f"{first.get('error_code')} {first.get('error_message')}")
+
+
+def main() -> None:
+    env = StackEnv.load(Path(sys.argv[1]))
+    concurrency = int(sys.argv[2])
+    streams = sys.argv[3].split(",")
+    logging.basicConfig(level=logging.ERROR)
+    result = ContenderResult("this product")
+    settings = {**stack_app_settings(env), "OUTPUT_CONTAINER": f"race{int(time.time())}",
+                "OUTPUT_FORMAT": "jsonl.gz", "SYNC_STREAMS": ",".join(streams)}
+    started, cpu_started = time.perf_counter(), time.process_time()
+    try:
+        with applied(settings):
+            asyncio.run(sync(env, concurrency, streams, result))
+    except Exception as exc:  # reported in the race table, not a traceback
+        result.error = f"{type(exc).__name__}: {exc}"[:300]
+    result.finish(started, cpu_started).emit()
+
+
+if __name__ == "__main__":
+    main()
