@@ -90,9 +90,9 @@ class DemoTenant:
         from devstack.tenant.mutations import plan_effects
 
         normalized, effects, result = plan_effects(self, op)
-        self.overlay.apply_effects(effects)
-        if self.journal is not None:
+        if self.journal is not None:  # journal first: an op that could not be persisted is not applied either
             self.journal.append(normalized, effects)
+        self.overlay.apply_effects(effects)
         return copy.deepcopy(result)  # the caller may reshape it; the overlay keeps its own
 
     def find_user(self, key: str) -> Record | None:
