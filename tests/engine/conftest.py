@@ -30,6 +30,7 @@ def engine_environ(stack: RunningStack, **overrides: str) -> dict[str, str]:
         "CA_BUNDLE": env.ca_bundle,
         "OUTPUT_ACCOUNT_URL": env.blob_account_url,
         "OUTPUT_CONTAINER": "engine-tests",
+        "OUTPUT_PREFIX": unique("t"),  # each test its own lake folder: no state leaks from one test to the next
         "OUTPUT_FORMAT": "jsonl.gz",
     }
     if env.graph_url:
