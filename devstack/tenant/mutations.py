@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -348,6 +349,11 @@ def plan_effects(tenant: DemoTenant, op: Mapping[str, Any]) -> tuple[dict[str, A
                                                                        Record | None]:
     if not isinstance(op, Mapping):
         raise ValueError("an op must be a JSON object like {'op': 'create', 'kind': 'users', 'record': {...}}")
+    try:
+        json.dumps(op)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"an op must hold JSON values only (strings for dates, e.g. '2026-01-02T03:04:05Z'): {exc}") \
+            from None
     planner = Planner(tenant, op)
     result = planner.run()
     return dict(op), planner.effects, result

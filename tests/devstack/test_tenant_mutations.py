@@ -476,3 +476,11 @@ def test_find_user_by_upn_without_scanning(tenant: DemoTenant) -> None:
     assert tenant.find_user("NEW@contoso.example") == created
     tenant.apply({"op": "delete", "kind": "users", "id": users[5]["id"]})
     assert tenant.find_user(users[5]["userPrincipalName"]) is None
+
+
+def test_ops_must_be_json(tenant: DemoTenant) -> None:
+    from datetime import UTC, datetime
+
+    with pytest.raises(ValueError, match="JSON values only"):
+        tenant.apply({"op": "append", "kind": "signIns", "record": {"createdDateTime": datetime.now(UTC)}})
+    assert tenant.current_seq() == 0
