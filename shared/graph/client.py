@@ -184,7 +184,9 @@ class GraphClient:
                 except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
                     decision = Decision(Action.RETRY, type(exc).__name__, f"network error: {type(exc).__name__}")
                     last = GraphRequestError(0, decision, None, client_request_id, attempt)
-            log.warning(
+            # An expected "nothing here" (no mailbox, no OneDrive) is news only at INFO; everything else warns.
+            log.log(
+                logging.INFO if decision.action is Action.SKIP_PARENT else logging.WARNING,
                 "graph request failed: status=%s code=%s action=%s attempt=%d/%d path=%s request-id=%s "
                 "client-request-id=%s", last.status, decision.code, decision.action.value, attempt,
                 self.policy.max_attempts, url.path, last.request_id, client_request_id,

@@ -43,6 +43,15 @@ def test_partition_url_select_top_and_window() -> None:
     assert " " not in partition_url(s, CATALOG["mail_messages"], "u1")
 
 
+def test_query_values_cannot_add_parameters() -> None:
+    from shared.graph.query import encode_query
+
+    encoded = encode_query([("$filter", "displayName eq 'a&b=c#d%20' or x eq 'é'")])
+    assert encoded.startswith("$filter=displayName%20eq%20'a%26b%3Dc%23d%2520'")
+    assert "&" not in encoded and "#" not in encoded and " " not in encoded
+    assert unquote(encoded) == "$filter=displayName eq 'a&b=c#d%20' or x eq 'é'"
+
+
 HOSTILE = ["a/b", "../../etc/passwd", "x%2Fy", "AAMk+AGI=", "ünïcödé/👍", "", ".", "..", "a" * 1000, "a\\b",
            "AAMkAGI2TG93AAA=", "AAMkAGI2TG93AAA_"]
 
