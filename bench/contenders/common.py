@@ -23,10 +23,15 @@ class ContenderConfig:
     ca_bundle: str
     out_dir: str
     page_size: int = 999
+    user_select: tuple[str, ...] = ()  # the columns the product copies by default, so every contender reads the
+    message_select: tuple[str, ...] = ()  # same bytes; empty: every property Graph returns by default
 
     @classmethod
     def load(cls, path: Path) -> ContenderConfig:
-        return cls(**json.loads(path.read_text("utf-8")))
+        data = json.loads(path.read_text("utf-8"))
+        data["user_select"] = tuple(data.get("user_select") or ())
+        data["message_select"] = tuple(data.get("message_select") or ())
+        return cls(**data)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)), "utf-8")
@@ -43,6 +48,7 @@ class ContenderResult:
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
     error: str | None = None
+    timed_out: bool = False  # stopped at the race's cap: `seconds` is the cap, the records are what it copied
 
     def finish(self, started: float, cpu_started: float) -> ContenderResult:
         """Wall and CPU time from the start of the sync (imports and interpreter start-up excluded)."""

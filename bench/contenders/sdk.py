@@ -80,7 +80,8 @@ async def sync(config: ContenderConfig, result: ContenderResult) -> None:
                 user_ids.append(user.id)
                 return True
 
-            query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(top=config.page_size)
+            query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+                top=config.page_size, select=list(config.user_select) or None)
             first = await client.users.get(request_configuration=RequestConfiguration(query_parameters=query))
             await PageIterator(first, adapter).iterate(keep_user)
             result.users = len(user_ids)
@@ -91,7 +92,8 @@ async def sync(config: ContenderConfig, result: ContenderResult) -> None:
                 return True
 
             for user_id in user_ids:
-                mquery = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(top=config.page_size)
+                mquery = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
+                    top=config.page_size, select=list(config.message_select) or None)
                 try:
                     page = await client.users.by_user_id(user_id).messages.get(
                         request_configuration=RequestConfiguration(query_parameters=mquery))

@@ -82,16 +82,18 @@ class SerialPager:
         out = Path(self.config.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         top = self.config.page_size
+        user_select = f"&$select={','.join(self.config.user_select)}" if self.config.user_select else ""
+        mail_select = f"&$select={','.join(self.config.message_select)}" if self.config.message_select else ""
         with (out / "users.jsonl").open("w", encoding="utf-8") as users_out, \
                 (out / "mail_messages.jsonl").open("w", encoding="utf-8") as mail_out:
             users = []
-            for user in self.paginate(f"{root}/users?$top={top}"):
+            for user in self.paginate(f"{root}/users?$top={top}{user_select}"):
                 users_out.write(json.dumps(user) + "\n")
                 users.append(user["id"])
                 self.result.users += 1
             for user_id in users:
                 try:
-                    for message in self.paginate(f"{root}/users/{user_id}/messages?$top={top}"):
+                    for message in self.paginate(f"{root}/users/{user_id}/messages?$top={top}{mail_select}"):
                         message["user_id"] = user_id
                         mail_out.write(json.dumps(message) + "\n")
                         self.result.records += 1
