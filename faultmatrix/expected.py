@@ -93,10 +93,26 @@ class GraphReader:
                 out[(stream, None)] = self.ids(spec.path)
             elif not spec.fan_out:  # chats: one partition, each chat once
                 out[(stream, None)] = frozenset(parent_ids("chats")) if stream == "chats" else frozenset()
+            elif stream == "contacts":
+                for parent in parent_ids(spec.parent):
+                    out[(stream, parent)] = self.every_contact(parent)
             else:
                 for parent in parent_ids(spec.parent):
                     out[(stream, parent)] = self.maybe_ids(spec.path.replace("{parent}", q(parent)))
         return out
+
+    def every_contact(self, user: str) -> frozenset[str] | None:
+        """The contacts stream copies the whole address book. Graph's `/users/{id}/contacts` is the default
+        Contacts folder only and `/contactFolders` lists the folders inside it (whether the default folder itself
+        is listed differs between services), so the union of both is every contact, each id once."""
+        default = self.maybe_ids(f"/users/{_q(user)}/contacts")
+        folders = self.maybe_ids(f"/users/{_q(user)}/contactFolders")
+        if default is None and folders is None:
+            return None
+        found = set(default or ())
+        for folder in sorted(folders or ()):
+            found |= self.maybe_ids(f"/users/{_q(user)}/contactFolders/{_q(folder)}/contacts") or frozenset()
+        return frozenset(found)
 
 
 def _q(value: str) -> str:
