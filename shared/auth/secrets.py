@@ -64,14 +64,25 @@ class SecretCache:
                                       f"{exc.status_code}); grant it 'Key Vault Secrets User' on the vault"
                                       ) from None
             except HttpResponseError as exc:
-                raise SecretReadError(f"KeyVault{exc.status_code}",
-                                      f"reading secret {name!r} from {self._vault} failed with HTTP "
-                                      f"{exc.status_code}; grant the function's identity 'Key Vault Secrets "
-                                      "User' on the vault") from None
+                status = exc.status_code or 0
+                if status in (401, 403):
+                    raise SecretReadError(f"KeyVault{status}",
+                                          f"reading secret {name!r} from {self._vault} was refused with HTTP "
+                                          f"{status}; grant the function's identity 'Key Vault Secrets User' on "
+                                          "the vault") from None
+                if status in (408, 429) or status >= 500:
+                    # An outage, throttling or a timeout, already retried with backoff by the SDK's policy: a
+                    # later attempt can succeed, and no role assignment would help.
+                    raise SecretReadError("KeyVaultUnavailable",
+                                          f"Key Vault {self._vault} unavailable: reading secret {name!r} got HTTP "
+                                          f"{status} after retries with backoff; the run retries later") from None
+                raise SecretReadError(f"KeyVault{status}",
+                                      f"reading secret {name!r} from {self._vault} failed with HTTP {status}; "
+                                      "check KEY_VAULT_URL and the secret name settings") from None
             except AzureError as exc:
                 raise SecretReadError("KeyVaultUnavailable",
-                                      f"reading secret {name!r} from {self._vault} failed: "
-                                      f"{type(exc).__name__}") from None
+                                      f"Key Vault {self._vault} unavailable: reading secret {name!r} failed "
+                                      f"({type(exc).__name__}) after retries; the run retries later") from None
             self.reads += 1
             secret = Secret(found.value or "", found.properties.content_type, found.properties.version)
             self._cache[name] = (time.monotonic(), secret)
