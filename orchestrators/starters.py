@@ -48,13 +48,21 @@ async def _running(client: df.DurableOrchestrationClient, instance_id: str) -> b
     return bool(status) and status.runtime_status in BUSY_STATES
 
 
+def rerun_limits(settings: Settings) -> dict[str, Any]:
+    """The orchestration cannot read app settings (replays must not depend on the environment), so the starter
+    hands it the re-run policy in its input."""
+    return {"reruns": settings.partition_reruns, "rerun_delay_seconds": settings.rerun_delay}
+
+
 async def start_run(client: df.DurableOrchestrationClient, tenant_id: str, trigger: str,
-                    overrides: dict[str, Any]) -> str | None:
+                    overrides: dict[str, Any], limits: dict[str, Any] | None = None) -> str | None:
     """Start the tenant's run; None when one is already running (the caller reports or skips)."""
     instance_id = names.run_instance_id(tenant_id)
     if await _running(client, instance_id):
         return None
-    request = {"tenant_id": tenant_id, "trigger": trigger, "overrides": overrides}
+    request: dict[str, Any] = {"tenant_id": tenant_id, "trigger": trigger, "overrides": overrides}
+    if limits:
+        request["limits"] = limits
     try:
         await client.start_new(names.SYNC_RUN, instance_id, request)
     except Exception:
@@ -95,7 +103,7 @@ async def scheduled_sync(timer: func.TimerRequest, client: df.DurableOrchestrati
         log.warning("sync timer is past due; starting the runs now")
     settings = _settings()
     for tenant_id in settings.tenant_ids:
-        instance_id = await start_run(client, tenant_id, "timer", {})
+        instance_id = await start_run(client, tenant_id, "timer", {}, rerun_limits(settings))
         if instance_id is None:
             log.info("sync for tenant %s skipped: run %s is still running", tenant_id,
                      names.run_instance_id(tenant_id))
@@ -123,7 +131,7 @@ async def start_sync(req: func.HttpRequest, client: df.DurableOrchestrationClien
             request.problems.extend(exc.problems)
     if request.problems or request.tenant_id is None:
         return _json(400, {"error": "invalid sync request", "problems": request.problems})
-    instance_id = await start_run(client, request.tenant_id, "http", request.overrides)
+    instance_id = await start_run(client, request.tenant_id, "http", request.overrides, rerun_limits(settings))
     if instance_id is None:
         running_id = names.run_instance_id(request.tenant_id)
         return _json(409, {"error": f"a sync for tenant {request.tenant_id} is already running", "id": running_id,

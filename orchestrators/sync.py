@@ -13,14 +13,14 @@ the tenant: every replay costs the same whether the tenant has 100 users or 100,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from datetime import UTC
 from typing import Any, NotRequired, TypedDict
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TaskState
 
-from orchestrators import names
+from orchestrators import names, reruns
 from orchestrators import progress as pg
 from orchestrators.plan import ParentGroup, SyncPlan, group_label, partitions_of, stream_label
 from shared.contracts import ManifestSummary, ParentListing, PartitionResult, RunInfo
@@ -37,11 +37,14 @@ class Limits(TypedDict):
     partitions_in_flight: int  # per chunk
     chunks_in_flight: int  # per parent stream
     parents_per_round: int  # ids per continue_as_new generation of a chunk: bounds its history
+    reruns: NotRequired[int]  # re-run passes for transiently failed partitions (SYNC_PARTITION_RERUNS)
+    rerun_delay_seconds: NotRequired[float]  # durable timer before the first pass, doubled per pass
 
 
 # 20 parents x 4 user streams = 80 outcome records (~40 KB) per round: the round's `save_results` input stays
 # under the Azure Storage provider's 45 KB queue-message size, above which it detours through a blob.
-DEFAULT_LIMITS = Limits(partitions_in_flight=50, chunks_in_flight=4, parents_per_round=20)
+DEFAULT_LIMITS = Limits(partitions_in_flight=50, chunks_in_flight=4, parents_per_round=20,
+                        reruns=reruns.DEFAULT_RERUNS, rerun_delay_seconds=reruns.DEFAULT_DELAY_SECONDS)
 
 
 class GroupInput(TypedDict):
@@ -119,6 +122,7 @@ def sync_run(context: df.DurableOrchestrationContext) -> Step:
                                                  GroupInput(run=run, group=group, limits=limits), child_id)
             running[task] = group_label(group["parent_stream"])
 
+    passes: dict[str, int] = {}  # re-run passes given to each single-partition stream
     for name in plan["single"]:
         running[_partition_task(context, run, name, None)] = stream_label(name)
     start_ready_groups()
@@ -126,12 +130,26 @@ def sync_run(context: df.DurableOrchestrationContext) -> Step:
         context.set_custom_status(pg.status("syncing", run["run_id"], streams, groups=group_ids))
         winner = yield context.task_any(list(running))
         label = running.pop(winner)
-        finished.add(label)
+        if label.startswith("rerun:"):  # the backoff timer fired: run the partition again
+            name = label.removeprefix("rerun:")
+            running[_partition_task(context, run, name, None)] = stream_label(name)
+            continue
         if label.startswith("stream:"):
-            result = _partition_outcome(winner, label.removeprefix("stream:"), None)
+            name = label.removeprefix("stream:")
+            result = _partition_outcome(winner, name, None)
+            done_passes = passes.get(name, 0)
+            if reruns.rerunnable(result) and done_passes < reruns.passes(limits):
+                passes[name] = done_passes + 1
+                fire_at = context.current_utc_datetime + reruns.delay(limits, done_passes)
+                running[context.create_timer(fire_at)] = f"rerun:{name}"
+                continue  # not finished: groups waiting on this stream keep waiting
+            if done_passes:
+                result["reruns"] = done_passes
+            finished.add(label)
             inline.append(result)
             pg.add_result(streams[result["stream"]], result)
         else:
+            finished.add(label)
             outcome = _group_outcome(winner, groups_by_label[label])
             inline.extend(outcome["failures"])  # a crashed group has no tally: count its failure records
             pg.merge(streams, outcome["tally"] or pg.tally(outcome["failures"]))
@@ -234,6 +252,7 @@ def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
 
     results: list[PartitionResult] = yield from bounded(context, len(pairs), limits["partitions_in_flight"], start,
                                                         finished)
+    yield from _rerun_failed(context, run, limits, pairs, results, tally, failed_streams)
     if results:
         key = names.results_key(spec["parent_stream"], spec["index"], round_)
         yield context.call_activity_with_retry(names.SAVE_RESULTS, RETRY, {"run": run, "key": key,
@@ -244,6 +263,50 @@ def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
                                  "failed_streams": failed_streams})
         return None
     return ChunkOutcome(parents=len(parent_ids), tally=tally)
+
+
+def _rerun_failed(context: df.DurableOrchestrationContext, run: RunInfo, limits: Limits,
+                  pairs: Sequence[tuple[str, str | None]], results: list[PartitionResult],
+                  tally: dict[str, pg.StreamProgress], failed_streams: dict[str, PartitionResult]) -> Step:
+    """Re-run the round's transiently failed partitions after a durable timer, up to `reruns` passes with a
+    doubling delay; `results` and `tally` are updated in place, so only each partition's last outcome counts."""
+    for attempt in range(reruns.passes(limits)):
+        todo = [i for i, r in enumerate(results) if reruns.rerunnable(r)]
+        if not todo:
+            return
+        yield context.create_timer(context.current_utc_datetime + reruns.delay(limits, attempt))
+        for stream in {pairs[i][0] for i in todo}:
+            seen = failed_streams.get(stream)
+            if seen is not None and seen.get("retryable"):
+                del failed_streams[stream]  # a transient stream-wide failure (Key Vault down): ask once more
+
+        def start(k: int, todo: list[int] = todo) -> TaskBase | None:
+            stream, parent_id = pairs[todo[k]]
+            return None if stream in failed_streams else _partition_task(context, run, stream, parent_id)
+
+        def finished(k: int, task: TaskBase | None, attempt: int = attempt, todo: list[int] = todo) -> None:
+            index = todo[k]
+            stream, parent_id = pairs[index]
+            if task is None:
+                result = _not_attempted(failed_streams[stream], parent_id)
+            else:
+                result = _partition_outcome(task, stream, parent_id)
+                if result["status"] == "failed" and result.get("failure_scope") == "stream":
+                    failed_streams.setdefault(stream, result)
+            result["reruns"] = attempt + 1
+            _forget(tally[stream], results[index])
+            pg.add_result(tally[stream], result)
+            results[index] = result
+            context.set_custom_status(pg.status("syncing", run["run_id"], tally))
+
+        yield from bounded(context, len(todo), limits["partitions_in_flight"], start, finished)
+
+
+def _forget(entry: pg.StreamProgress, result: PartitionResult) -> None:
+    """Take a superseded outcome back out of the counters before its re-run's outcome is added."""
+    entry["done"] -= 1
+    entry[result["status"]] -= 1
+    entry["records"] -= int(result.get("records", 0))
 
 
 def bounded(

@@ -38,6 +38,7 @@ class PartitionResult(TypedDict):
     retryable: NotRequired[bool]  # a later attempt may succeed (throttling, network, storage)
     kind: PartitionKind  # snapshot: replaces the partition; changes: apply by id; full: a copy with no state
     resynced: NotRequired[str]  # why a delta partition was re-read in full (Graph's resync code)
+    reruns: NotRequired[int]  # re-run passes the orchestration gave it after a transient failure
     records: int
     pages: int
     requests: int

@@ -59,6 +59,12 @@ SETTINGS: list[SettingSpec] = [
                 "Group ids (comma separated) whose transitive user members scope the per-user streams."),
     SettingSpec("SYNC_SCHEDULE", False, "0 0 */6 * * *", "NCRONTAB schedule of the timer trigger (UTC)."),
     SettingSpec("GRAPH_MAX_ATTEMPTS", False, "6", "Attempts per Graph request on 429/5xx/network errors (1-20)."),
+    SettingSpec("GRAPH_REQUEST_TIMEOUT_SECONDS", False, "120",
+                "Seconds a Graph answer may stay silent before the request is retried (1-600)."),
+    SettingSpec("SYNC_PARTITION_RERUNS", False, "2",
+                "Re-runs of a partition that failed with a transient error, after a durable timer (0-5)."),
+    SettingSpec("SYNC_RERUN_DELAY_SECONDS", False, "60",
+                "Wait before the first re-run of transiently failed partitions; doubles for each further one."),
 ]
 
 SETTINGS_BY_NAME: dict[str, SettingSpec] = {s.name: s for s in SETTINGS}

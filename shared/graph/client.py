@@ -82,7 +82,8 @@ def make_session(settings: Settings, *, limit: int = 100) -> aiohttp.ClientSessi
     context = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else \
         ssl.create_default_context()
     connector = aiohttp.TCPConnector(limit=limit, ssl=context, ttl_dns_cache=300, enable_cleanup_closed=True)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=120)
+    # A read timeout bounds silence, not the whole answer: a 50 MB page that keeps streaming is fine.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=settings.request_timeout)
     return aiohttp.ClientSession(
         connector=connector, timeout=timeout, trust_env=False, auto_decompress=True,
         headers={"Accept": "application/json", "Accept-Encoding": "gzip", "User-Agent": "m365-lake/0.1"},

@@ -76,7 +76,8 @@ async def test_post_starts_the_tenant_run_and_answers_202_with_status_urls(funct
     assert response.headers["Location"] == body["statusQueryGetUri"]
     done = await runtime.wait(body["id"])
     assert done.status == "Completed", done.error
-    assert json.loads(done.input_json) == {"tenant_id": TENANT_A, "trigger": "http", "overrides": {}}
+    assert json.loads(done.input_json) == {"tenant_id": TENANT_A, "trigger": "http", "overrides": {},
+                                           "limits": {"reruns": 2, "rerun_delay_seconds": 60.0}}
     assert done.output["partitions"] > 22
 
 
@@ -183,7 +184,8 @@ async def test_timer_starts_one_run_per_tenant(functions, world, monkeypatch):
     assert names.run_instance_id(TENANT_A) in ids and names.run_instance_id(TENANT_B) in ids
     for tenant_id in (TENANT_A, TENANT_B):
         done = await runtime.wait(names.run_instance_id(tenant_id))
-        assert json.loads(done.input_json) == {"tenant_id": tenant_id, "trigger": "timer", "overrides": {}}
+        assert json.loads(done.input_json) == {"tenant_id": tenant_id, "trigger": "timer", "overrides": {},
+                                               "limits": {"reruns": 2, "rerun_delay_seconds": 60.0}}
         assert done.output["tenant_id"] == tenant_id
 
 
