@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import requests
 from rich.console import Console
 from rich.table import Table
@@ -68,6 +69,7 @@ class Lap:
     result: ContenderResult
     counters: dict[str, Any]
     scopes: dict[str, dict[str, int]] = field(default_factory=dict)
+    emulator_cpu_s: float = 0.0  # the Graph emulator's CPU while this contender ran (one process, one loop)
 
 
 def plan_for(seed: int, sizes: TenantSizes, page_size: int = PAGE_SIZE) -> Plan:
@@ -200,9 +202,12 @@ def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             for name in args.contenders:
                 admin.graph("POST", "/counters/reset")
                 console.print(f"running {name} ...")
+                emulator = psutil.Process(stack.pid)
+                cpu_before = sum(emulator.cpu_times()[:2])
                 if name == "product":
+                    extra = [args.limits] if args.limits else []
                     result = run_child("bench.contenders.product", str(root / "devstack.env"),
-                                       str(args.concurrency), ",".join(STREAMS))
+                                       str(args.concurrency), ",".join(STREAMS), *extra)
                 else:
                     client_id, secret = admin.register_app(f"race {name}")
                     config = ContenderConfig(env.tenant_id, client_id, secret, env.authority_host,
@@ -212,7 +217,7 @@ def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     result = run_child(f"bench.contenders.{name}", str(root / f"{name}.json"),
                                        cap=args.max_seconds, out_dir=root / name, name=NAMES[name])
                 counters = admin.graph("GET", "/counters")
-                lap = Lap(result, counters, per_scope(counters))
+                lap = Lap(result, counters, per_scope(counters), sum(emulator.cpu_times()[:2]) - cpu_before)
                 laps.append(lap)
                 console.print(f"  {result.name}: {result.seconds:.1f}s, {result.records:,} messages"
                               + (f"  [red]{result.error}" if result.error else ""))
@@ -225,12 +230,12 @@ def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
 
 def report(args: argparse.Namespace, plan: Plan, bound: lb.Bound, latency: lb.Latency, baseline: float,
            laps: list[Lap], console: Console) -> dict[str, Any]:
-    product = next((lap for lap in laps if lap.result.name == "this product"), None)
+    product = next((lap for lap in laps if lap.result.name.startswith("this product")), None)
     table = Table(title=f"race, preset {args.preset}: {plan.users:,} users, {plan.messages:,} messages; "
                         f"latency {args.latency_ms:.0f} ms + {args.tail_rate:.0%} tail of {args.tail_ms:.0f}-"
                         f"{2 * args.tail_ms:.0f} ms; throttling on")
-    for column in ("contender", "wall s", "x bound", "x product", "messages", "requests", "429s", "429 share "
-                   "after 1st", "CPU us/record", "x orjson", "peak RSS MB"):
+    for column in ("contender", "wall s", "x bound", "emulator CPU s", "x product", "messages", "requests", "429s",
+                   "429 share after 1st", "CPU us/record", "x orjson", "peak RSS MB"):
         table.add_column(column, justify="left" if column == "contender" else "right")
     rows = []
     for lap in laps:
@@ -251,6 +256,8 @@ def report(args: argparse.Namespace, plan: Plan, bound: lb.Bound, latency: lb.La
             "x_orjson": per_record / baseline if baseline else None, "peak_rss_mb": r.peak_rss_mb,
             "scopes": lap.scopes, "by_endpoint": lap.counters.get("by_endpoint", {}),
             "outlook_max_concurrent": max(lap.counters.get("outlook_max_concurrent", {}).values(), default=0),
+            "emulator_cpu_s": lap.emulator_cpu_s,
+            "x_local_floor": seconds / max(bound.seconds, lap.emulator_cpu_s) if lap.emulator_cpu_s else None,
             "error": None if r.timed_out else r.error,
             "complete": r.timed_out or (r.records == plan.messages and r.users == plan.users),
         }
@@ -258,11 +265,11 @@ def report(args: argparse.Namespace, plan: Plan, bound: lb.Bound, latency: lb.La
         label = r.name + (f" (stopped at {r.seconds:.0f}s)" if r.timed_out else "")
         label += "" if row["complete"] else " [red](incomplete)"
         table.add_row(label, f"~{seconds:.0f}" if r.timed_out else f"{seconds:.1f}",
-                      f"{row['x_bound']:.1f}" if row["x_bound"] else "-",
+                      f"{row['x_bound']:.1f}" if row["x_bound"] else "-", f"{lap.emulator_cpu_s:.1f}",
                       f"{row['x_product']:.1f}" if row["x_product"] else "-", f"{r.records:,}", f"{requests_seen:,}",
                       str(throttled), f"{after_first:.2%}", f"{per_record * 1e6:.0f}",
                       f"{row['x_orjson']:.1f}" if row["x_orjson"] else "-", f"{r.peak_rss_mb:.0f}")
-    table.add_row("lower bound", f"{bound.seconds:.2f}", "1.0", "-", f"{plan.messages:,}", f"{plan.requests:,}",
+    table.add_row("lower bound", f"{bound.seconds:.2f}", "1.0", "-", "-", f"{plan.messages:,}", f"{plan.requests:,}",
                   "0", "-", "-", "-", "-")
     console.print(table)
     scope_table = Table(title="requests and 429s per throttling scope (emulator counters)")
@@ -299,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tail-ms", type=float, default=600.0, help="tail latency (drawn from 1-2x this)")
     parser.add_argument("--concurrency", type=int, default=64, help="the product's concurrent activities")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--limits", help='the run request\'s fan-out limits for the product, e.g. '
+                        '\'{"parents_per_round": 100}\' (default: the orchestrator\'s own)')
     parser.add_argument("--max-seconds", type=float, help="stop a baseline after this long and extrapolate "
                         "its time from the share it copied (the SDK script takes hours on medium)")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
