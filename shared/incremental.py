@@ -64,9 +64,12 @@ class Incremental:
     async def copy(self, writer: BlockBlobJsonlWriter, stats: RequestStats) -> None:
         self._stats = stats
         fingerprint = rules.query_fingerprint(self.query)
-        usable = self.previous if (self.previous is not None and not self.forced_full
-                                   and self.previous.fingerprint == fingerprint) else None
-        self.new = Checkpoint(self.spec.name, self.parent_id, fingerprint, self.query, etag=self.etag)
+        start = self.previous
+        if start is not None and start.run_id == self.run["run_id"]:
+            start = start.restart_point()  # this run already saved once: redo it from where it began
+        usable = start if (start is not None and not self.forced_full and start.fingerprint == fingerprint) else None
+        self.new = Checkpoint(self.spec.name, self.parent_id, fingerprint, self.query, etag=self.etag,
+                              prior=usable.start_state() if usable is not None else None)
         shaper = self._shaper()
         if self.plan.mode == "window":
             await self._window(writer, shaper, usable)
@@ -263,7 +266,7 @@ class Incremental:
 
 def _query(settings: Settings, run: RunInfo, spec: StreamSpec, plan: IncrementalPlan) -> dict[str, Any]:
     """The query a checkpoint belongs to; any difference starts a fresh snapshot."""
-    q: dict[str, Any] = {"stream": spec.name, "mode": plan.mode, "path": plan.path}
+    q: dict[str, Any] = {"stream": spec.name, "mode": plan.mode, "path": plan.path, "snake_case": settings.snake_case}
     if plan.select:
         q["select"] = list(select_columns(settings, spec) or ()) or None
     if plan.top:

@@ -52,12 +52,30 @@ class Checkpoint:
     run_id: str = ""
     updated_at: str = ""
     etag: str | None = None
+    prior: dict[str, Any] | None = None
+    """The state this run started from. A re-execution of the same run (a durable retry after the save) starts
+    there again, so it rewrites the run's blob with the same changes instead of an empty one."""
+
+    def _doc(self) -> dict[str, Any]:
+        return {"version": VERSION, "stream": self.stream, "parent_id": self.parent_id,
+                "fingerprint": self.fingerprint, "query": self.query, "cursors": self.cursors,
+                "watermark": self.watermark, "edge": self.edge, "run_id": self.run_id, "updated_at": self.updated_at}
 
     def to_json(self) -> bytes:
-        doc = {"version": VERSION, "stream": self.stream, "parent_id": self.parent_id,
-               "fingerprint": self.fingerprint, "query": self.query, "cursors": self.cursors,
-               "watermark": self.watermark, "edge": self.edge, "run_id": self.run_id, "updated_at": self.updated_at}
-        return orjson.dumps(doc)
+        return orjson.dumps({**self._doc(), "prior": self.prior})
+
+    def start_state(self) -> dict[str, Any]:
+        """This checkpoint as the `prior` of the next one."""
+        return self._doc()
+
+    def restart_point(self) -> Checkpoint | None:
+        """The state before the run that saved this checkpoint (None: that run was a snapshot)."""
+        if not self.prior:
+            return None
+        restored = Checkpoint.from_json(orjson.dumps(self.prior), self.etag)
+        if restored is not None:
+            restored.prior = None
+        return restored
 
     @classmethod
     def from_json(cls, data: bytes, etag: str | None) -> Checkpoint | None:
@@ -76,7 +94,8 @@ class Checkpoint:
                    fingerprint=str(doc.get("fingerprint")), query=doc.get("query") or {},
                    cursors={str(k): str(v) for k, v in cursors.items()},
                    watermark=doc.get("watermark"), edge={str(k): str(v) for k, v in edge.items()},
-                   run_id=str(doc.get("run_id", "")), updated_at=str(doc.get("updated_at", "")), etag=etag)
+                   run_id=str(doc.get("run_id", "")), updated_at=str(doc.get("updated_at", "")), etag=etag,
+                   prior=doc.get("prior") if isinstance(doc.get("prior"), dict) else None)
 
 
 class CheckpointStore:

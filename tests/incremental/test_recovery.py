@@ -17,7 +17,7 @@ from shared.state import checkpoint_path
 from shared.writer.paths import manifest_folder
 from tests.conftest import RunningStack
 from tests.engine.oracle import Oracle
-from tests.engine.runner import read_records
+from tests.engine.runner import read_records, run_streams
 from tests.incremental.conftest import Consumer, lake_settings, sync, sync_run
 
 STREAMS = ["users", "mail_messages"]
@@ -161,3 +161,24 @@ async def test_changed_select_starts_a_fresh_snapshot(istack: RunningStack, iwor
         assert set(rows[0]) == {"id", "displayName", "tenant_id", "_extracted_at", "_change"}
     finally:
         await close_engines()
+
+
+async def test_a_retried_partition_of_the_same_run_rewrites_the_same_changes(istack: RunningStack,
+                                                                              isettings: Settings,
+                                                                              oracle: Oracle) -> None:
+    owner, inbox, messages = mailbox(oracle)
+    await sync(isettings, istack, STREAMS)
+    istack.admin.graph("POST", "/tenant", {"op": "update", "kind": "folderMessages", "parents": [owner, inbox],
+                                           "id": messages[2], "patch": {"isRead": False, "subject": "retried"}})
+    run, second = await sync_run(isettings, istack, STREAMS)
+    part = next(p for p in second["mail_messages"] if p["parent_id"] == owner)
+    written = await read_records(isettings, part["blob_path"] or "")
+    assert [(r["id"], r["_change"]) for r in written] == [(messages[2], "upsert")]
+    # The durable runtime re-executes an activity whose result it lost: same run, checkpoint already advanced.
+    again = await run_streams(isettings, run, ["mail_messages"], concurrency=8)
+    redo = next(p for p in again["mail_messages"] if p["parent_id"] == owner)
+    assert redo["status"] == "ok" and redo["kind"] == "changes" and redo["blob_path"] == part["blob_path"]
+    assert [(r["id"], r["_change"]) for r in await read_records(isettings, part["blob_path"] or "")] == [
+        (messages[2], "upsert")]
+    after = await sync(isettings, istack, ["mail_messages"])
+    assert all(p["records"] == 0 for p in after["mail_messages"] if p["status"] == "ok")
