@@ -40,6 +40,8 @@ class Expectation:
     must_fail: bool = False  # those streams must really fail (a refused link, a missing permission)
     failure_codes: frozenset[str] = frozenset()  # if set, every failure must carry one of these codes
     message_must_name: Mapping[str, str] = field(default_factory=dict)  # stream -> text its failure must contain
+    min_reruns: int = 0  # partitions the orchestration must have re-run (evidence of a re-run pass)
+    min_retries: int = 0  # Graph request retries the manifest must report (evidence of engine-level retries)
 
 
 @dataclass(slots=True)
@@ -66,6 +68,8 @@ class Verdict:
     skipped: int = 0
     failed: int = 0
     leaks: int = 0
+    reruns: int = 0
+    retries: int = 0
     success_marker: bool = False
     outcome: str = ""
     problems: list[str] = field(default_factory=list)
@@ -175,6 +179,13 @@ def evaluate(expected: Mapping[PartitionKey, frozenset[str] | None], observed: O
         for stream in expectation.failed_streams:
             if not any(p["stream"] == stream and p["status"] == "failed" for p in observed.partitions):
                 _note(verdict, f"{stream} was expected to fail and did not")
+
+    verdict.reruns = sum(1 for p in observed.partitions if p.get("reruns"))
+    verdict.retries = sum(int(p.get("retries") or 0) for p in observed.partitions)
+    if verdict.reruns < expectation.min_reruns:
+        _note(verdict, f"{verdict.reruns} partition(s) re-run, expected at least {expectation.min_reruns}")
+    if verdict.retries < expectation.min_retries:
+        _note(verdict, f"{verdict.retries} Graph request retries, expected at least {expectation.min_retries}")
 
     # --- duplicates and orphans ------------------------------------------------------------------------------
     identities = Counter((r.stream, r.parent, r.record_id) for r in observed.rows)

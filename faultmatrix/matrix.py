@@ -57,7 +57,8 @@ async def run_scenario(lab: Lab, scenario: Scenario) -> Result:
                 activities.settings.cache_clear()
                 for attempt in range(scenario.runs):
                     body = scenario.body(ctx) if scenario.body else {"streams": streams}
-                    options = RuntimeOptions(max_concurrent_activities=16, virtual_timers=True, activity_timeout=600)
+                    options = RuntimeOptions(max_concurrent_activities=16, virtual_timers=not scenario.real_timers,
+                                             activity_timeout=600)
                     status, summary = await run_once(
                         ctx, body, worker=scenario.worker, during=scenario.during if attempt == 0 else None,
                         trigger=scenario.trigger, runtime_options=options, http=http,
@@ -82,8 +83,8 @@ async def run_matrix(lab: Lab, scenarios: Sequence[Scenario],
     return results
 
 
-HEADERS = ("scenario", "expected", "written", "lost", "dup", "in failed", "partitions", "ok/skip/fail", "_SUCCESS",
-           "result", "s")
+HEADERS = ("scenario", "expected", "written", "lost", "dup", "in failed", "partitions", "ok/skip/fail", "re-runs",
+           "retries", "_SUCCESS", "result", "s")
 
 
 def table_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
@@ -93,7 +94,8 @@ def table_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
         outcome = "PASS" if r.passed else "FAIL"
         rows.append((r.scenario.name, f"{v.expected:,}", f"{v.written:,}", str(v.lost), str(v.duplicated),
                      str(v.unsynced), f"{v.partitions_accounted}/{v.partitions_expected}",
-                     f"{v.ok}/{v.skipped}/{v.failed}", "yes" if v.success_marker else "no",
+                     f"{v.ok}/{v.skipped}/{v.failed}", str(v.reruns), f"{v.retries:,}",
+                     "yes" if v.success_marker else "no",
                      f"{outcome} ({v.outcome})", f"{r.seconds:.0f}"))
     return rows
 
