@@ -82,7 +82,10 @@ class Oracle:
         out["chat_messages"] = {(c, i) for c in chats for i in self.ids(f"/chats/{q(c)}/messages")}
         out["mail_messages"] = {(u, i) for u in users for i in self.ids(f"/users/{q(u)}/messages")}
         out["calendar_events"] = {(u, i) for u in users for i in self.ids(f"/users/{q(u)}/events")}
-        out["contacts"] = {(u, i) for u in users for i in self.ids(f"/users/{q(u)}/contacts")}
+        # Every contact of the mailbox: the default folder and each contact folder (the product reads folders).
+        out["contacts"] = {(u, i) for u in users for i in self.ids(f"/users/{q(u)}/contacts")} | {
+            (u, i) for u in users for f in self.ids(f"/users/{q(u)}/contactFolders")
+            for i in self.ids(f"/users/{q(u)}/contactFolders/{q(f)}/contacts")}
         drives: set[tuple[str | None, str]] = {(u, d) for u in users for d in self.ids(f"/users/{q(u)}/drives")}
         out["drives"] = drives
         out["drive_items"] = {(d, i) for _, d in drives for i in self.ids(f"/drives/{q(d)}/root/delta")}
