@@ -56,6 +56,8 @@ async def run_scenario(lab: Lab, scenario: Scenario) -> Result:
             with applied(settings), captured_logs() as logs:
                 activities.settings.cache_clear()
                 for attempt in range(scenario.runs):
+                    if attempt and scenario.between is not None:
+                        scenario.between(ctx)
                     body = scenario.body(ctx) if scenario.body else {"streams": streams}
                     options = RuntimeOptions(max_concurrent_activities=16, virtual_timers=not scenario.real_timers,
                                              activity_timeout=600)

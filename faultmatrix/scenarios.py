@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from faultmatrix.check import Expectation
 from faultmatrix.lab import RunContext
+from scripts.graph_permissions import required_grants
 from shared.streams import CATALOG
 
 ALL = tuple(CATALOG)
@@ -51,6 +53,8 @@ class Scenario:
     runs: int = 1
     second_start: bool = False
     needs_trap: bool = False  # an HTTPS listener on another origin is put in ctx.state["trap"]
+    between: Callable[[RunContext], None] | None = None  # between the runs of a two-run scenario
+    real_timers: bool = False  # durable timers really wait (re-run backoff against a real throttling window)
     quick: bool = False  # in the quick subset (`-m quick` / `--quick`); every scenario still runs in CI
 
 
@@ -122,6 +126,11 @@ THROTTLING = [
     Scenario("429_no_retry_after", "429 storms in every scope at once, no Retry-After anywhere", ALL,
              arrange=_graph({"throttle": {"budget_scale": 0.005, "retry_after": False}}),
              verify=_throttled("directory", "reports", "teams")),
+    Scenario("429_outlasts_attempts", "429 storm longer than GRAPH_MAX_ATTEMPTS: failed partitions re-run after a "
+             "durable timer", ("users", "groups", "group_member", "group_owner"),
+             settings={"GRAPH_MAX_ATTEMPTS": "1", "SYNC_PARTITION_RERUNS": "4", "SYNC_RERUN_DELAY_SECONDS": "2"},
+             arrange=_graph({"throttle": {"budget_scale": 0.004}}), verify=_throttled("directory"),
+             expectation=Expectation(min_reruns=1), real_timers=True),
 ]
 
 # --- transport and server faults -------------------------------------------------------------------------------------
@@ -134,6 +143,11 @@ TRANSPORT = [
              arrange=_graph({"faults": {"seed": 7, "drop_rate": 0.08}}), verify=_faulted("drop")),
     Scenario("empty_pages", "list pages served empty with a nextLink (legal in Graph)", ALL,
              arrange=_graph({"faults": {"seed": 8, "empty_page_rate": 0.2}}), verify=_faulted("empty_page")),
+    Scenario("slower_than_timeout", "answers slower than the client read timeout (GRAPH_REQUEST_TIMEOUT_SECONDS=1, "
+             "10% delayed 1.5-3 s)", ("users", "groups", "group_member", "applications", "service_principals"),
+             settings={"GRAPH_REQUEST_TIMEOUT_SECONDS": "1"},
+             arrange=_graph({"faults": {"seed": 9, "tail_rate": 0.1, "tail_ms": 1500}}),
+             expectation=Expectation(min_retries=1)),
 ]
 
 
@@ -247,7 +261,10 @@ def vault_down() -> Scenario:
     return Scenario("vault_down_whole_run", "Key Vault unavailable for the whole run", ("users", "groups",
                     "group_member", "contacts"), arrange=_vault_faults(True, 0), verify=verify,
                     expectation=Expectation("failed", frozenset({"users", "groups", "group_member", "contacts"}),
-                                            must_fail=True))
+                                            must_fail=True,
+                                            failure_codes=frozenset({"KeyVaultUnavailable", "ParentListingFailed"}),
+                                            message_must_name={s: "Key Vault" for s in ("users", "groups",
+                                                                                        "group_member", "contacts")}))
 
 
 def vault_recovers() -> Scenario:
@@ -354,7 +371,251 @@ def offhost_next_link() -> Scenario:
                                             must_fail=True, failure_codes=frozenset({"OffHostNextLink"})))
 
 
+# --- security and operations ----------------------------------------------------------------------------------------
+def _own_app(ctx: RunContext, name: str, roles: list[str]) -> None:
+    """Run the sync as a new app registration granted exactly `roles`, its secret in the vault under a name of its
+    own (what an admin does when consenting to a narrower app)."""
+    lab = ctx.lab
+    app = lab.register_app(name, roles)
+    secret_name = f"fm-{name}-secret"
+    with lab.vault() as client:
+        client.set_secret(secret_name, app["secret"]["value"])
+    ctx.settings.update({"GRAPH_CLIENT_ID": app["client_id"], "GRAPH_CLIENT_SECRET_NAME": secret_name})
+    ctx.state["roles"] = sorted(roles)
+    ctx.notes.append(f"app granted only {len(roles)} role(s)")
+
+
+def least_privilege() -> Scenario:
+    """Every stream with only the least-privileged application permissions the catalog asks for."""
+    def arrange(ctx: RunContext) -> None:
+        _own_app(ctx, "least-privilege", [g.permission for g in required_grants(ALL)])
+
+    return Scenario("least_privilege", "only the least-privileged Graph permissions for all 22 streams", ALL,
+                    arrange=arrange)
+
+
+MISSING = ("Contacts.Read", "AuditLog.Read.All")
+MISSING_STREAMS = ("contacts", "audit_logs_directory", "audit_logs_signins")
+
+
+def missing_permissions() -> Scenario:
+    """Two permissions left out: only their streams fail, each naming the permission to grant."""
+    streams = ("users", "groups", "group_member", "mail_messages", *MISSING_STREAMS)
+
+    def arrange(ctx: RunContext) -> None:
+        grants = required_grants(streams)
+        for permission in MISSING:
+            if not any(g.permission == permission for g in grants):
+                ctx.problems.append(f"{permission} is not among the streams' least-privileged grants")
+        _own_app(ctx, "missing-permissions", [g.permission for g in grants if g.permission not in MISSING])
+
+    named = {"contacts": "Contacts.Read", "audit_logs_directory": "AuditLog.Read.All",
+             "audit_logs_signins": "AuditLog.Read.All"}
+    return Scenario("missing_permissions", f"least privilege minus {' and '.join(MISSING)}: only their streams fail, "
+                    "naming it", streams, arrange=arrange,
+                    expectation=Expectation("failed", frozenset(MISSING_STREAMS), must_fail=True,
+                                            message_must_name=named))
+
+
+def two_starts() -> Scenario:
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        codes = [code for code, _ in http[:2]]
+        ctx.notes.append(f"starts answered {codes}")
+        if codes != [202, 409] or "already running" not in http[1][1]:
+            ctx.problems.append(f"two simultaneous starts answered {codes}, expected one run and one 409")
+
+    return Scenario("two_starts", "the same tenant started twice at once (the singleton must hold)",
+                    ("users", "groups"), second_start=True, verify=verify)
+
+
+def malformed_config() -> Scenario:
+    bad = {"SYNC_STREAMS_CONFIG": '{"users": {"page_size": ', "GRAPH_MAX_ATTEMPTS": "many"}
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        code, text = http[0] if http else (0, "")
+        ctx.notes.append(f"start answered {code}")
+        if code != 500 or not all(name in text for name in bad):
+            ctx.problems.append(f"malformed settings were not refused naming each one: {code} {text[:300]}")
+
+    return Scenario("malformed_config", "malformed app settings (broken JSON, a non-number): refused, each named",
+                    ("users",), settings=bad, verify=verify, expectation=Expectation("refused"))
+
+
+# --- delta state ----------------------------------------------------------------------------------------------------
+INCREMENTAL = ("users", "groups", "group_member", "mail_messages", "contacts")
+
+
+def _manifests(ctx: RunContext) -> dict[str, dict[str, Any]]:
+    """run id -> manifest document, for every run the scenario made."""
+    service = ctx.lab.blob_service()
+    try:
+        client = service.get_container_client(ctx.settings["OUTPUT_CONTAINER"])
+        out: dict[str, dict[str, Any]] = {}
+        for blob in client.list_blobs():
+            if blob.name.endswith("/_manifest.json"):
+                doc = json.loads(client.download_blob(blob.name).readall())
+                out[doc["run"]["run_id"]] = doc
+        return out
+    finally:
+        service.close()
+
+
+def _checkpoints(ctx: RunContext) -> dict[str, Any]:
+    """blob name -> checkpoint document (or the raw text when it does not parse)."""
+    service = ctx.lab.blob_service()
+    try:
+        client = service.get_container_client(ctx.settings["OUTPUT_CONTAINER"])
+        out: dict[str, Any] = {}
+        for blob in client.list_blobs(name_starts_with=f"graph/{ctx.lab.env.tenant_id}/_state/"):
+            data = client.download_blob(blob.name).readall()
+            try:
+                out[blob.name] = json.loads(data)
+            except ValueError:
+                out[blob.name] = data.decode("utf-8", "replace")
+        return out
+    finally:
+        service.close()
+
+
+def _no_checkpoint_ahead(ctx: RunContext) -> None:
+    """Every checkpoint names a run whose manifest reports that partition ok with a committed blob."""
+    manifests = _manifests(ctx)
+    ok = {(run_id, p["stream"], p.get("parent_id")) for run_id, doc in manifests.items() for p in doc["partitions"]
+          if p["status"] == "ok" and p.get("blob_path")}
+    checked = 0
+    for name, doc in _checkpoints(ctx).items():
+        if not isinstance(doc, dict):
+            ctx.problems.append(f"checkpoint {name} left unreadable after the run")
+            continue
+        checked += 1
+        if (doc.get("run_id"), doc.get("stream"), doc.get("parent_id")) not in ok:
+            ctx.problems.append(f"checkpoint {name} is ahead of committed data (run {doc.get('run_id')})")
+    ctx.notes.append(f"{checked} checkpoints, none ahead of committed data" if checked else "no checkpoints")
+    if not checked:
+        ctx.problems.append("the incremental streams saved no checkpoint")
+
+
+def _last_partitions(ctx: RunContext) -> dict[tuple[str, str | None], dict[str, Any]]:
+    manifests = sorted(_manifests(ctx).values(), key=lambda d: str(d.get("generated_at")))
+    last = manifests[-1]["partitions"] if manifests else []
+    return {(p["stream"], p.get("parent_id")): p for p in last}
+
+
+def _victims(ctx: RunContext) -> list[tuple[str, str | None]]:
+    contacts = _victim(ctx, "contacts")
+    mail = sorted(p for (s, p), ids in ctx.expected.items() if s == "mail_messages" and ids and p and p != contacts)[0]
+    return [("contacts", contacts), ("mail_messages", mail), ("users", None)]
+
+
+def checkpoint_damaged() -> Scenario:
+    """Second run after one checkpoint was deleted and two were overwritten with garbage: those partitions read a
+    fresh snapshot, every other partition only its changes (none), and nothing is lost or duplicated."""
+    def between(ctx: RunContext) -> None:
+        from shared.state.checkpoints import checkpoint_path
+
+        victims = _victims(ctx)
+        ctx.state["victims"] = victims
+        service = ctx.lab.blob_service()
+        try:
+            client = service.get_container_client(ctx.settings["OUTPUT_CONTAINER"])
+            first, *rest = victims
+            client.delete_blob(checkpoint_path("graph", ctx.lab.env.tenant_id, first[0], first[1]))
+            for stream, parent in rest:
+                client.upload_blob(checkpoint_path("graph", ctx.lab.env.tenant_id, stream, parent),
+                                   b'{"version": 1, "cursors": [tru', overwrite=True)
+        finally:
+            service.close()
+        ctx.notes.append("1 checkpoint deleted, 2 corrupted between the runs")
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        parts = _last_partitions(ctx)
+        victims = set(ctx.state.get("victims", []))
+        for key in victims:
+            if parts.get(key, {}).get("kind") != "snapshot":
+                ctx.problems.append(f"{key} did not read a fresh snapshot: {parts.get(key, {}).get('kind')}")
+        changes = [k for k, p in parts.items() if p.get("kind") == "changes"]
+        if not changes:
+            ctx.problems.append("no partition read only its changes on the second run")
+        ctx.notes.append(f"second run: {len(victims)} snapshots, {len(changes)} change partitions")
+        _no_checkpoint_ahead(ctx)
+
+    return Scenario("checkpoint_damaged", "checkpoint blobs deleted or corrupted between two runs", INCREMENTAL,
+                    runs=2, between=between, verify=verify)
+
+
+def delta_token_expired() -> Scenario:
+    """Directory delta tokens expire between two runs: Graph answers 410 syncStateNotFound and only those
+    partitions resync; Outlook partitions carry on with their changes."""
+    def between(ctx: RunContext) -> None:
+        _snapshot(ctx)
+        ctx.lab.graph_settings({"delta_token_ttl_seconds": 0.001})
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        parts = _last_partitions(ctx)
+        gone = _delta(ctx)["by_status"].get("410", 0)
+        resynced = sorted(k[0] for k, p in parts.items() if p.get("resynced"))
+        ctx.notes.append(f"{gone} Graph 410s, resynced: {', '.join(sorted(set(resynced))) or 'none'}")
+        if not gone or "users" not in resynced:
+            ctx.problems.append("expired delta tokens did not make the directory partitions resync")
+        if any(k[0] in ("mail_messages", "contacts") and p.get("kind") != "changes" for k, p in parts.items()
+               if p["status"] == "ok"):
+            ctx.problems.append("an Outlook partition lost its cursor although its token did not expire")
+        _no_checkpoint_ahead(ctx)
+
+    return Scenario("delta_token_expired", "delta tokens expired between two runs (410): those partitions resync",
+                    INCREMENTAL, runs=2, between=between, verify=verify)
+
+
+# --- hostile ids ----------------------------------------------------------------------------------------------------
+def _hostile_ids(tag: str) -> list[str]:
+    return [f"19:../../../{tag}/escape@thread.v2", f"19:{tag}%2F..%2Fb@thread.v2",
+            f"19:ünïcødé/名前 ?#{tag}@thread.v2", f"19:{tag}" + "x" * 1000 + "@thread.v2"]
+
+
+def hostile_ids() -> Scenario:
+    """Chats (the parents of chat_messages) whose ids carry `../`, `%2F`, unicode, `?#` and 1,000 characters,
+    created through the Graph admin API before the expected data is read: every one must be copied into a blob
+    whose name stays under the run's prefix."""
+    def arrange(ctx: RunContext) -> None:
+        lab = ctx.lab
+        tag = uuid.uuid4().hex[:8]
+        user = sorted(lab.reader().ids("/users"))[0]
+        ops: list[dict[str, Any]] = []
+        for chat in _hostile_ids(tag):
+            ops.append({"op": "create", "kind": "chats", "parents": [user],
+                        "record": {"id": chat, "chatType": "group", "topic": f"hostile {tag}"}})
+            ops.append({"op": "create", "kind": "chatMessages", "parents": [chat],
+                        "record": {"id": f"../{tag}/message", "body": {"contentType": "text", "content": "hi"}}})
+        lab.admin("graph", "POST", "/tenant", {"ops": ops})
+        ctx.state["hostile"] = _hostile_ids(tag)
+        ctx.expected.clear()
+        ctx.expected.update(lab.expected(list(HOSTILE_STREAMS)))
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        service = ctx.lab.blob_service()
+        try:
+            names = [b.name for b in service.get_container_client(ctx.settings["OUTPUT_CONTAINER"]).list_blobs()]
+        finally:
+            service.close()
+        for name in names:
+            segments = name.split("/")
+            if segments[0] != "graph" or any(s in ("", ".", "..") for s in segments) or len(name) > 1024:
+                ctx.problems.append(f"unsafe blob name {name[:200]!r}")
+        hostile = set(ctx.state.get("hostile", []))
+        held = [k for k, ids in ctx.expected.items() if k[0] == "chat_messages" and k[1] in hostile and ids]
+        ctx.notes.append(f"{len(held)} hostile chat partitions with records, {len(names)} blob names checked")
+        if len(held) != len(hostile):
+            ctx.problems.append(f"only {len(held)} of {len(hostile)} hostile chats hold messages in the emulator")
+
+    return Scenario("hostile_ids", "ids with ../, %2F, unicode, ?# and 1,000 characters (safe blob names)",
+                    HOSTILE_STREAMS, arrange=arrange, verify=verify)
+
+
+HOSTILE_STREAMS = ("users", "chats", "chat_messages")
+
+
 def all_scenarios() -> list[Scenario]:
     return [baseline(), *THROTTLING, *TRANSPORT, truncated_json(), worker_killed(), azurite_restart(),
             container_missing(), vault_down(), vault_recovers(), vault_mid_run(), secret_rotated(), tokens_expire(),
-            offhost_next_link()]
+            offhost_next_link(), least_privilege(), missing_permissions(), two_starts(), malformed_config(),
+            checkpoint_damaged(), delta_token_expired(), hostile_ids()]
