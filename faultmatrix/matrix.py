@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from activities import sync as activities
 from devstack.ca import load_or_create
+from faultmatrix.blobproxy import CommitFaultProxy
 from faultmatrix.check import Verdict
 from faultmatrix.lab import Lab, RunContext, app_settings, applied, captured_logs, judge, new_container, run_once
 from faultmatrix.scenarios import Scenario
@@ -48,6 +50,14 @@ async def run_scenario(lab: Lab, scenario: Scenario) -> Result:
     status: str | None = None
     summary = None
     async with contextlib.AsyncExitStack() as stack:
+        if scenario.commit_faults:
+            certs = load_or_create(Path(lab.env.state_dir) / "certs")
+            parts = urlsplit(lab.env.blob_account_url)
+            proxy = await stack.enter_async_context(CommitFaultProxy(
+                certs.server_ssl_context(), f"{parts.scheme}://{parts.netloc}", lab.env.ca_bundle,
+                fail_commits=scenario.commit_faults))
+            ctx.state["blob_proxy"] = proxy
+            settings["OUTPUT_ACCOUNT_URL"] = proxy.url + parts.path
         if scenario.needs_trap:
             certs = load_or_create(Path(lab.env.state_dir) / "certs")
             ctx.state["trap"] = await stack.enter_async_context(Trap(certs.server_ssl_context()))

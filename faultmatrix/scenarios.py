@@ -52,6 +52,7 @@ class Scenario:
     worker: bool = False  # activities in a worker process that can be SIGKILLed
     runs: int = 1
     second_start: bool = False
+    commit_faults: int = 0  # blob commits go through a proxy that fails each blob's first N `Put Block List`
     needs_trap: bool = False  # an HTTPS listener on another origin is put in ctx.state["trap"]
     between: Callable[[RunContext], None] | None = None  # between the runs of a two-run scenario
     real_timers: bool = False  # durable timers really wait (re-run backoff against a real throttling window)
@@ -225,6 +226,21 @@ def azurite_restart() -> Scenario:
 
     return Scenario("azurite_restart", "Azurite stopped and restarted mid-run", ALL, trigger=_at_progress(0.3),
                     during=during)
+
+
+def block_commit_fails() -> Scenario:
+    """Every data blob's block-list commit answers 500 on its first four attempts (more than the Storage SDK's
+    retries): the partition fails as retryable, the re-run pass stages and commits again."""
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        proxy = ctx.state.get("blob_proxy")
+        failed = proxy.failed if proxy is not None else 0
+        ctx.notes.append(f"{failed} block-list commits failed, {proxy.passed_commits if proxy else 0} passed")
+        if not failed:
+            ctx.problems.append("no block-list commit was failed")
+
+    return Scenario("block_commit_fails", "block-list commits fail (500) beyond the Storage SDK's retries",
+                    ("users", "groups", "group_member"), commit_faults=4, verify=verify,
+                    expectation=Expectation(min_reruns=1))
 
 
 def container_missing() -> Scenario:
@@ -616,6 +632,6 @@ HOSTILE_STREAMS = ("users", "chats", "chat_messages")
 
 def all_scenarios() -> list[Scenario]:
     return [baseline(), *THROTTLING, *TRANSPORT, truncated_json(), worker_killed(), azurite_restart(),
-            container_missing(), vault_down(), vault_recovers(), vault_mid_run(), secret_rotated(), tokens_expire(),
-            offhost_next_link(), least_privilege(), missing_permissions(), two_starts(), malformed_config(),
-            checkpoint_damaged(), delta_token_expired(), hostile_ids()]
+            block_commit_fails(), container_missing(), vault_down(), vault_recovers(), vault_mid_run(),
+            secret_rotated(), tokens_expire(), offhost_next_link(), least_privilege(), missing_permissions(),
+            two_starts(), malformed_config(), checkpoint_damaged(), delta_token_expired(), hostile_ids()]
