@@ -135,6 +135,7 @@ async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_i
                 result["resynced"] = reader.resynced
             await reader.save()  # only after the data blob is committed: a crash in between repeats work
             if reader.partial_error is not None:
+                result["blob_path"] = path  # failed, yet the slices before the failure are committed: apply them
                 raise reader.partial_error
         result["blob_path"] = path
         if walk_skips:
