@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from azure.core.exceptions import ResourceExistsError
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobClient, BlobServiceClient, ExponentialRetry
 
@@ -77,6 +80,17 @@ _engines: dict[tuple[int, str], Engine] = {}
 _lock: asyncio.Lock | None = None
 
 
+def _blob_transport(settings: Settings) -> dict[str, Any]:
+    """With a custom CA, one pooled session trusting it. Given a CA *path*, azure-core builds a new SSLContext for
+    every request, and aiohttp pools connections per context: every blob request paid a fresh TLS handshake
+    (measured: ~40% of the engine's CPU in `bench.race` on the local stack)."""
+    if not settings.ca_bundle:
+        return transport_kwargs(settings)
+    context = ssl.create_default_context(cafile=settings.ca_bundle)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context), trust_env=False)
+    return {"transport": AioHttpTransport(session=session, session_owner=True)}
+
+
 def _build(settings: Settings) -> Engine:
     credential = workload_credential(settings)
     secrets: SecretCache | None = None
@@ -91,7 +105,7 @@ def _build(settings: Settings) -> Engine:
     # Storage's default retry waits 15 s + 3^n s; a partition should fail over to the durable retry sooner.
     retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
     blob_service = BlobServiceClient(settings.output_account_url, credential=credential, retry_policy=retry,
-                                     **transport_kwargs(settings))
+                                     **_blob_transport(settings))
     return Engine(asyncio.get_running_loop(), settings, credential, secrets, tokens, session, graph, blob_service)
 
 

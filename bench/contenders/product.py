@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -80,7 +81,15 @@ def main() -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     try:
         with applied(settings):
-            asyncio.run(sync(env, concurrency, streams, result, limits))
+            profile_to = os.environ.get("BENCH_PROFILE")  # where to write a cProfile of the sync, if anywhere
+            if profile_to:
+                import cProfile
+
+                with cProfile.Profile() as profiler:
+                    asyncio.run(sync(env, concurrency, streams, result, limits))
+                profiler.dump_stats(profile_to)
+            else:
+                asyncio.run(sync(env, concurrency, streams, result, limits))
     except Exception as exc:  # reported in the race table, not a traceback
         result.error = f"{type(exc).__name__}: {exc}"[:300]
     result.finish(started, cpu_started).emit()
