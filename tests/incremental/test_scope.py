@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from shared.config import Settings
 from shared.runtime import close_engines, get_engine
 from shared.state import checkpoint_path
 from tests.conftest import RunningStack
@@ -16,7 +17,7 @@ def q(value: str) -> str:
     return quote(value, safe="")
 
 
-async def exists(settings, path: str) -> bool:  # type: ignore[no-untyped-def]
+async def exists(settings: Settings, path: str) -> bool:
     return bool(await (await get_engine(settings)).blob(path).exists())
 
 
