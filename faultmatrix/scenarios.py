@@ -109,6 +109,7 @@ def _at_progress(share: float) -> Callable[[RunContext, int], bool]:
 
 
 # --- throttling ------------------------------------------------------------------------------------------------------
+STORM_RERUNS = {"SYNC_PARTITION_RERUNS": "3", "SYNC_RERUN_DELAY_SECONDS": "2"}
 THROTTLING = [
     Scenario("429_directory", "429 storm, directory resource units (tenant+app bucket), Retry-After",
              DIRECTORY, arrange=_graph({"throttle": {"budget_scale": 0.004}}), verify=_throttled("directory"),
@@ -122,11 +123,13 @@ THROTTLING = [
              arrange=_graph({"throttle": {"budget_scale": 0.5, "scale": 0.5}}), verify=_throttled("teams")),
     Scenario("429_outlook", "429 storm, Outlook per mailbox (concurrency 4, rate), Retry-After", OUTLOOK,
              arrange=_graph({"throttle": {"budget_scale": 0.0002, "scale": 0.002}}), verify=_throttled("outlook")),
-    Scenario("429_global", "429 storm, global per-app limit, Retry-After", ALL,
-             arrange=_graph({"throttle": {"budget_scale": 0.002}}), verify=_throttled("global")),
+    # The whole-tenant storms may outlast a partition's request attempts: re-run passes wait on real timers.
+    Scenario("429_global", "429 storm, global per-app limit, Retry-After", ALL, settings=STORM_RERUNS,
+             arrange=_graph({"throttle": {"global_budget_scale": 0.0002}}), verify=_throttled("global"),
+             real_timers=True),
     Scenario("429_no_retry_after", "429 storms in every scope at once, no Retry-After anywhere", ALL,
-             arrange=_graph({"throttle": {"budget_scale": 0.005, "retry_after": False}}),
-             verify=_throttled("directory", "reports", "teams")),
+             settings=STORM_RERUNS, arrange=_graph({"throttle": {"budget_scale": 0.003, "retry_after": False}}),
+             verify=_throttled("directory", "reports", "teams"), real_timers=True),
     Scenario("429_outlasts_attempts", "429 storm longer than GRAPH_MAX_ATTEMPTS: failed partitions re-run after a "
              "durable timer", ("users", "groups", "group_member", "group_owner"),
              settings={"GRAPH_MAX_ATTEMPTS": "1", "SYNC_PARTITION_RERUNS": "4", "SYNC_RERUN_DELAY_SECONDS": "2"},

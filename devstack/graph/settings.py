@@ -16,6 +16,7 @@ class ThrottleSettings:
     enabled: bool = True
     scale: float = 1.0
     budget_scale: float = 1.0  # multiplies every budget (0.01 = a hundredth of the requests fit in a window)
+    global_budget_scale: float = 1.0  # multiplies the global per-app budget only (a storm in that scope alone)
     tenant_tier: TenantTier | None = None  # None: derived from the tenant's user count (S <50, M <=500, L >500)
     retry_after: bool = True  # False: 429s carry no Retry-After (clients must back off on their own)
 
@@ -81,7 +82,7 @@ def update_dataclass(target: Any, values: dict[str, Any], where: str) -> None:
                 raise ValueError(f"{where}.{name}: expected a non-negative number, got {value!r}")
             if name.endswith("_rate") and value > 1:
                 raise ValueError(f"{where}.{name}: a rate is a share between 0 and 1, got {value!r}")
-            if name in ("scale", "budget_scale") and value == 0:
+            if name in ("scale", "budget_scale", "global_budget_scale") and value == 0:
                 raise ValueError(f"{where}.{name}: must be positive (0.1 = ten times shorter/smaller)")
             value = int(value) if declared == "int" else float(value)
         elif name == "tenant_tier":

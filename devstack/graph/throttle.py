@@ -158,7 +158,7 @@ class ThrottleModel:
             if req.family == "outlook" and req.mailbox:
                 self._enter(req)
             return Decision(True, resource_units=req.cost if req.family == "directory" else None)
-        wait = self._take_window(("global", req.app_id), GLOBAL_PER_10S, 10)
+        wait = self._take_window(("global", req.app_id), GLOBAL_PER_10S * self.settings.global_budget_scale, 10)
         if wait is not None:
             return Decision(False, "global", wait)
         if req.family == "directory":

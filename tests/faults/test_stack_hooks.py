@@ -69,3 +69,24 @@ def test_graph_serves_well_framed_answers_with_cut_json(stack: RunningStack, gra
     finally:
         stack.admin.graph("PATCH", "/settings", {"faults": {"malformed_rate": 0.0}})
     assert http.get(f"{stack.env.graph_url}/v1.0/users?$top=5", timeout=30).json()["value"]
+
+
+def test_graph_global_storm_leaves_the_other_scopes_alone(stack: RunningStack, graph_app: dict[str, str]) -> None:
+    """`throttle.global_budget_scale` shrinks the global per-app budget only: the 429s name the global scope."""
+    token = _token(stack, graph_app)
+    http = stack.http()
+    http.headers["Authorization"] = f"Bearer {token}"
+    before = stack.admin.graph("GET", "/counters")["throttled_by_scope"]
+    try:
+        stack.admin.graph("PATCH", "/settings", {"throttle": {"enabled": True, "scale": 100.0,
+                                                              "global_budget_scale": 0.00001}})
+        stack.admin.graph("POST", "/throttle/reset")
+        answers = [http.get(f"{stack.env.graph_url}/v1.0/users?$top=5", timeout=30) for _ in range(4)]
+        assert [a.status_code for a in answers].count(429) >= 2
+        after = stack.admin.graph("GET", "/counters")["throttled_by_scope"]
+        grown = {k for k, v in after.items() if v > before.get(k, 0)}
+        assert grown == {"global"}, grown
+    finally:
+        stack.admin.graph("PATCH", "/settings", {"throttle": {"enabled": False, "scale": 1.0,
+                                                              "global_budget_scale": 1.0}})
+        stack.admin.graph("POST", "/throttle/reset")
