@@ -187,3 +187,24 @@ async def test_a_retried_partition_of_the_same_run_rewrites_the_same_changes(ist
         (messages[2], "upsert")]
     after = await sync(isettings, istack, ["mail_messages"])
     assert all(p["records"] == 0 for p in after["mail_messages"] if p["status"] == "ok")
+
+
+@pytest.mark.parametrize(("stream", "code"), [("users", "resyncRequired"),
+                                              ("drive_items", "resyncChangesApplyDifferences")])
+async def test_directory_and_drive_resync_codes(istack: RunningStack, isettings: Settings, oracle: Oracle,
+                                                stream: str, code: str) -> None:
+    streams = ["users", "drive_items"]
+    await sync(isettings, istack, streams)
+    if stream == "users":
+        istack.admin.graph("POST", "/delta/expire", {"kind": "users"})
+        target = None
+    else:
+        target = next(d for u in oracle.ids("/users") for d in oracle.ids(f"/users/{q(u)}/drives"))
+        istack.admin.graph("POST", "/delta/expire", {"kind": "driveItems", "parent_ids": [target]})
+    second = await sync(isettings, istack, streams)
+    resynced = [(p["stream"], p["parent_id"], p.get("resynced"), p["kind"])
+                for parts in second.values() for p in parts if p.get("resynced")]
+    assert resynced == [(stream, target, code, "snapshot")]
+    part = next(p for p in second[stream] if p["parent_id"] == target)
+    path = "/users" if stream == "users" else f"/drives/{q(target or '')}/root/delta"
+    assert {r["id"] for r in await read_records(isettings, part["blob_path"] or "")} == set(oracle.ids(path))
