@@ -143,3 +143,26 @@ def odata_quote(value: str) -> str:
     """An OData string literal ('' doubles a quote)."""
     return "'" + value.replace("'", "''") + "'"
 
+
+
+def _utc_moment(value: Any) -> datetime | None:
+    """`{"dateTime": ..., "timeZone": "UTC"}` as a UTC datetime; None when not in UTC (no tz database lookup)."""
+    if not isinstance(value, dict) or str(value.get("timeZone", "UTC")).upper() not in ("UTC", "ETC/UTC"):
+        return None
+    text = value.get("dateTime")
+    if not isinstance(text, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text[:26].rstrip("Z"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def outside_window(record: dict[str, Any], low: datetime, high: datetime) -> bool:
+    """Calendar-view delta may report a changed event that now lies outside the window (event-delta.md): for the
+    view it is gone. True only when both ends are known and the event does not overlap [low, high)."""
+    start, end = _utc_moment(record.get("start")), _utc_moment(record.get("end"))
+    if start is None or end is None:
+        return False
+    return end <= low or start >= high

@@ -126,12 +126,21 @@ class Incremental:
                 shaped = rules.change_record(record)
                 if shaped is None:
                     continue
+                if self._out_of_view(shaped):
+                    shaped = rules.deletion(shaped["id"], "outsideWindow")
                 if not changes and shaped[rules.CHANGE] == "deleted":
                     continue  # a snapshot holds what exists; a removal inside it says nothing to a consumer
                 out.append(shaped)
             await writer.write(shaper.jsonl(out), len(out))
             delta_link = page.delta_link or delta_link
         return delta_link
+
+    def _out_of_view(self, shaped: dict[str, Any]) -> bool:
+        window = self.query.get("window")
+        if not window or shaped[rules.CHANGE] != "upsert":
+            return False
+        low, high = (windows.parse_time(w) for w in window)
+        return rules.outside_window(shaped, low, high)
 
     def _initial_url(self, folder: str | None) -> str:
         path = self.plan.path

@@ -67,3 +67,17 @@ def test_overlap_dedup_keeps_only_the_edge() -> None:
     assert [r["id"] for r in fresh] == ["new", "ancient"]
     assert set(dedup.edge(T0 + timedelta(hours=3))) == {"old", "new"}
     assert windows.parse_time("2026-03-01T00:30:00.1234567Z") == T0 + timedelta(minutes=30, microseconds=123456)
+
+
+def test_calendar_events_outside_the_window() -> None:
+    low, high = T0, T0 + timedelta(days=30)
+
+    def event(start: str, end: str, tz: str = "UTC") -> dict[str, object]:
+        return {"start": {"dateTime": start, "timeZone": tz}, "end": {"dateTime": end, "timeZone": tz}}
+
+    assert delta.outside_window(event("2026-02-01T10:00:00.0000000", "2026-02-01T11:00:00.0000000"), low, high)
+    assert delta.outside_window(event("2026-03-31T00:00:00.0000000", "2026-03-31T01:00:00.0000000"), low, high)
+    assert not delta.outside_window(event("2026-02-28T23:00:00.0000000", "2026-03-01T01:00:00.0000000"), low, high)
+    assert not delta.outside_window(event("2026-02-01T10:00:00", "2026-02-01T11:00:00", "Pacific Standard Time"),
+                                    low, high)
+    assert not delta.outside_window({"subject": "no times"}, low, high)
