@@ -18,7 +18,8 @@ from tests.conftest import RunningStack
 from tests.engine.oracle import Oracle
 from tests.incremental.conftest import Consumer, Key, key_of, records_of, sync
 
-STREAMS = ["users", "groups", "group_member", "mail_messages", "calendar_events", "contacts", "drive_items"]
+STREAMS = ["users", "groups", "group_member", "mail_messages", "calendar_events", "contacts", "drive_items",
+           "applications", "service_principals", "directory_roles"]
 
 
 def q(value: str) -> str:
@@ -34,6 +35,9 @@ def tenant_state(oracle: Oracle, started_at: str) -> dict[str, set[Key]]:
     out: dict[str, set[Key]] = {
         "users": {(None, u) for u in users},
         "groups": {(None, g) for g in groups},
+        "applications": {(None, a) for a in oracle.ids("/applications")},
+        "service_principals": {(None, a) for a in oracle.ids("/servicePrincipals")},
+        "directory_roles": {(None, a) for a in oracle.ids("/directoryRoles")},
         "group_member": {(g, m) for g in groups for m in oracle.ids(f"/groups/{q(g)}/members")},
         "mail_messages": {(u, i) for u in users for i in oracle.ids(f"/users/{q(u)}/messages")},
         "calendar_events": {(u, i) for u in users for i in oracle.ids(f"/users/{q(u)}/calendarView?{window}")},
@@ -133,6 +137,11 @@ async def test_second_run_writes_exactly_the_changes(istack: RunningStack, isett
         {"op": "update", "kind": "driveItems", "parents": [drive], "id": files[0], "patch": {"name": "renamed.txt"}},
         {"op": "delete", "kind": "driveItems", "parents": [drive], "id": files[1]})
 
+    apps = oracle.ids("/applications")
+    new_app = ops(istack, {"op": "create", "kind": "applications", "record": {"displayName": "Delta App"}})[0]
+    ops(istack, {"op": "update", "kind": "applications", "id": apps[0], "patch": {"displayName": "Renamed App"}},
+        {"op": "soft_delete", "kind": "applications", "id": apps[1]})
+
     # --- second run --------------------------------------------------------------------------------------------
     second = await sync(isettings, istack, STREAMS)
     assert_ok(second)
@@ -157,7 +166,8 @@ async def test_second_run_writes_exactly_the_changes(istack: RunningStack, isett
 
     expected: dict[str, set[tuple[Key, str]]] = {
         "users": {((None, new_user["id"]), "upsert"), ((None, renamed), "upsert"), ((None, victim), "deleted")},
-        "groups": set(),
+        "groups": set(), "service_principals": set(), "directory_roles": set(),
+        "applications": {((None, new_app["id"]), "upsert"), ((None, apps[0]), "upsert"), ((None, apps[1]), "deleted")},
         "group_member": {((group, outsider), "upsert"), ((group, leaver), "deleted")}
         | {((g, victim), "deleted") for g in victim_groups},
         "mail_messages": {((owner, new_message["id"]), "upsert"), ((owner, messages[0]), "upsert"),
@@ -181,6 +191,10 @@ async def test_second_run_writes_exactly_the_changes(istack: RunningStack, isett
         assert not missing, f"{stream}: missing {missing}"
         assert not extra, f"{stream}: unexpected {extra}"
 
+    reasons = {r["id"]: r.get("_removed_reason") for stream in STREAMS for r in rows[stream]
+               if r["_change"] == "deleted"}
+    assert reasons[apps[1]] == "changed" and reasons[victim] == "deleted"  # soft vs permanent delete
+    assert reasons[files[1]] == "deleted" and reasons[messages[1]] == "deleted"
     await consumer.apply(isettings, second)
     for stream in STREAMS:
         assert consumer.ids(stream) == after[stream], stream
