@@ -13,6 +13,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 import yaml
+from azure.durable_functions.models.utils import http_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
@@ -82,6 +83,9 @@ def host() -> Iterator[tuple[DurableRuntime, LocalHost, asyncio.AbstractEventLoo
     finally:
         loop.run_until_complete(runtime.close())
         loop.run_until_complete(local.__aexit__(None, None, None))
+        # The Durable SDK keeps one module-global aiohttp session bound to the loop that first used it: close it
+        # with this loop, or every later test using the SDK's client fails with "Event loop is closed".
+        loop.run_until_complete(http_utils._close_session())
         loop.close()
 
 
