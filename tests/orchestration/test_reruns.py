@@ -36,7 +36,7 @@ def throttled(stream: str, parent: str | None):
 
 def timer_delays(runtime: DurableRuntime) -> list[float]:
     """Seconds between each user timer's creation and its fire time, over every instance's history."""
-    delays = []
+    delays: list[float] = []
     for instance in runtime.instances.values():
         for event in instance.history:
             if event["EventType"] == h.EventType.TIMER_CREATED:
