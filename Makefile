@@ -22,7 +22,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 demo: install
-	$(PY) -m localrun demo
+	$(PY) -m localrun demo --full
 
 test: install
 	$(VENV)/bin/ruff check .
