@@ -268,7 +268,9 @@ class Outlook:
             "changeKey": change_key,
             "categories": [r.choice(vocab.CATEGORIES)] if r.random() < 0.2 else [],
             "parentFolderId": self.contact_folder_id(owner.id, folder),
-            "birthday": iso(created.replace(year=1960 + r.randrange(40), hour=11, minute=59, second=0))
+            # day capped at 28: a 29 February creation date has no twin in most birth years
+            "birthday": iso(created.replace(year=1960 + r.randrange(40), day=min(created.day, 28),
+                                            hour=11, minute=59, second=0))
             if r.random() < 0.3 else None,
             "fileAs": f"{surname}, {given}",
             "displayName": f"{given} {surname}",

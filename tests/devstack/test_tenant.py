@@ -400,3 +400,17 @@ def test_the_command_line_prints_records_as_json_lines(capsys: pytest.CaptureFix
     assert main(["messages", "00000000-0000-0000-0000-000000000000"]) == 1
     with pytest.raises(SystemExit):
         main(["messages"])  # missing parent: argparse names the problem
+
+
+def test_contacts_generate_for_every_creation_date() -> None:
+    """A contact created on 29 February once made its birthday an invalid date (Graph answered 500)."""
+    tenant = build_tenant(5, TenantSizes.preset("medium"))
+    users = tenant.collection("users")
+    assert users is not None
+    generated = 0
+    for user in users.iter_from(0):
+        folders = tenant.collection("contactFolders", user["id"])
+        for folder in folders.iter_from(0) if folders is not None else []:
+            contacts = tenant.collection("folderContacts", user["id"], folder["id"])
+            generated += len(list(contacts.iter_from(0))) if contacts is not None else 0
+    assert generated > 0
