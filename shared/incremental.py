@@ -8,10 +8,11 @@ snapshot; the result says so.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from shared import delta as rules
 from shared import windows
@@ -189,14 +190,34 @@ class Incremental:
             self.new.cursors[WHOLE] = found
 
     async def _folders(self) -> list[str]:
+        """The folders to read: the listed ones, preceded by the default folder when the listing omits it."""
         assert self.parent_id is not None
-        path = self.plan.folders_path.replace("{parent}", quote_segment(self.parent_id))
-        url = f"{self.settings.graph_root}{path}?{encode_query([('$select', 'id'), ('$top', '100')])}"
-        found: list[str] = []
-        async for page in self.engine.graph.pages(url, self.run["tenant_id"], spec=self.spec, parent_scoped=True,
-                                                  stats=self._stats):
-            found += [r["id"] for r in page.records if isinstance(r.get("id"), str)]
+        parent = quote_segment(self.parent_id)
+        fields = "id,parentFolderId" if self.plan.default_folder_path else "id"
+        listed = await self._list(self.plan.folders_path.replace("{parent}", parent),
+                                  [("$select", fields), ("$top", "100")], whole=True)
+        found = [r["id"] for r in listed if isinstance(r.get("id"), str)]
+        if self.plan.default_folder_path:
+            defaults = rules.default_folder_ids(listed)
+            if not listed:  # no child folders: the default folder's id is known from one of its items
+                items = await self._list(self.plan.default_folder_path.replace("{parent}", parent),
+                                         [("$select", "id,parentFolderId"), ("$top", "1")], whole=False)
+                defaults = rules.default_folder_ids(items)
+            found = defaults + found
         return list(dict.fromkeys(found))
+
+    async def _list(self, path: str, params: list[tuple[str, str]], *, whole: bool) -> list[dict[str, Any]]:
+        """Records of a plain listing: every page, or only the first when `whole` is false."""
+        url = f"{self.settings.graph_root}{path}?{encode_query(params)}"
+        out: list[dict[str, Any]] = []
+        pages = cast(AsyncGenerator[Page, None], self.engine.graph.pages(
+            url, self.run["tenant_id"], spec=self.spec, parent_scoped=True, stats=self._stats))
+        async with aclosing(pages):  # stopping after one page cancels the prefetch of the next one now
+            async for page in pages:
+                out += [r for r in page.records if isinstance(r, dict)]
+                if not whole:
+                    break
+        return out
 
     async def _members(self, writer: BlockBlobJsonlWriter, shaper: RecordShaper, usable: Checkpoint | None) -> None:
         """Group membership: changes come from `members@delta` of `groups/delta` filtered to this group. The
@@ -262,7 +283,7 @@ class Incremental:
             try:
                 async for page in self.engine.graph.pages(url, self.run["tenant_id"], spec=self.spec,
                                                           parent_scoped=False, stats=self._stats):
-                    fresh = dedup.fresh(page.records, column)
+                    fresh = dedup.fresh(page.records, column, remember_from=slice_high - windows.OVERLAP)
                     out = [{**r, rules.CHANGE: "upsert"} for r in fresh]
                     await writer.write(shaper.jsonl(out), len(out))
             except GraphRequestError as exc:

@@ -61,6 +61,14 @@ def read_range(watermark: datetime | None, configured_start: datetime | None, co
     return min(start, end), end
 
 
+def _at_or_after(stamp: str, floor: datetime) -> bool:
+    """Unparseable or missing stamps count as recent, so such ids stay de-duplicated."""
+    try:
+        return not stamp or parse_time(stamp) >= floor
+    except ValueError:
+        return True
+
+
 @dataclass(slots=True)
 class EdgeDedup:
     """Ids already written whose timestamp lies inside the overlap of the current watermark."""
@@ -71,8 +79,10 @@ class EdgeDedup:
     def load(cls, edge: Mapping[str, str] | None) -> EdgeDedup:
         return cls(dict(edge or {}))
 
-    def fresh(self, records: Iterable[dict[str, Any]], column: str) -> list[dict[str, Any]]:
-        """Records not written before; remembers each one so a later slice or page cannot repeat it."""
+    def fresh(self, records: Iterable[dict[str, Any]], column: str,
+              remember_from: datetime | None = None) -> list[dict[str, Any]]:
+        """Records not written before. Only those stamped at or after `remember_from` (the next overlap's floor) are
+        remembered: older ones can never be read again, and remembering them would grow memory with the partition."""
         out = []
         for record in records:
             rid = record.get("id")
@@ -81,7 +91,9 @@ class EdgeDedup:
             if rid in self.seen:
                 continue
             stamp = record.get(column)
-            self.seen[rid] = stamp if isinstance(stamp, str) else ""
+            stamp = stamp if isinstance(stamp, str) else ""
+            if remember_from is None or _at_or_after(stamp, remember_from):
+                self.seen[rid] = stamp
             out.append(record)
         return out
 

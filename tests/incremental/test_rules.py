@@ -81,3 +81,15 @@ def test_calendar_events_outside_the_window() -> None:
     assert not delta.outside_window(event("2026-02-01T10:00:00", "2026-02-01T11:00:00", "Pacific Standard Time"),
                                     low, high)
     assert not delta.outside_window({"subject": "no times"}, low, high)
+
+
+def test_overlap_dedup_remembers_only_what_the_next_overlap_can_see() -> None:
+    """A first run reads months of logs in one slice: only the ids inside the next overlap may stay in memory."""
+    dedup = windows.EdgeDedup.load(None)
+    high = T0 + timedelta(days=30)
+    old = [{"id": f"old{i}", "t": windows.iso(T0 + timedelta(minutes=i))} for i in range(1000)]
+    recent = [{"id": f"new{i}", "t": windows.iso(high - timedelta(minutes=i + 1))} for i in range(5)]
+    fresh = dedup.fresh(old + recent, "t", remember_from=high - windows.OVERLAP)
+    assert len(fresh) == 1005
+    assert set(dedup.seen) == {f"new{i}" for i in range(5)}
+    assert dedup.fresh(recent, "t", remember_from=high - windows.OVERLAP) == []
