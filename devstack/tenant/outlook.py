@@ -61,7 +61,9 @@ class Outlook:
         return _folder_id(self.seed, "contactFolder", user_id, folder)
 
     def contact_folder(self, user_id: str, folder: int) -> Record:
-        parent = self.contact_folder_id(user_id, ROOT_FOLDER)
+        """Folder 0 is the default Contacts folder (under the mailbox root); the others are its children, as
+        Graph's `/contactFolders` lists them."""
+        parent = self.contact_folder_id(user_id, ROOT_FOLDER if folder == 0 else 0)
         name = CONTACT_FOLDER_NAMES[folder % len(CONTACT_FOLDER_NAMES)]
         if folder >= len(CONTACT_FOLDER_NAMES):
             name = f"{name} {folder}"

@@ -173,7 +173,9 @@ class Wiring:
         exists, _ = self._user(parents[0])
         if not exists:
             return None
-        return ListSource([self.outlook.contact_folder(parents[0], f) for f in range(self.lay.contact_folder_count())])
+        # Graph lists the folders IN the default Contacts folder, not the default folder itself
+        return ListSource([self.outlook.contact_folder(parents[0], f) for f in range(self.lay.contact_folder_count())
+                           if f != DEFAULT_CONTACT_FOLDER])
 
     def default_contacts(self, parents: tuple[str, ...]) -> Source | None:
         if not self._user(parents[0])[0]:
@@ -184,8 +186,11 @@ class Wiring:
         user_id, folder_id = parents
         exists, u = self._user(user_id)
         folders = self.t.collection("contactFolders", user_id) if exists else None
-        if folders is None or not folders.contains(folder_id):
+        if folders is None:
             return None
+        default = self.outlook.contact_folder_id(user_id, DEFAULT_CONTACT_FOLDER)
+        if not (folder_id == default or folders.contains(folder_id)):
+            return None  # the default folder is addressable by id although /contactFolders omits it
         parsed = ids.outlook_parse(self.seed, folder_id)
         if u is None or parsed is None or parsed[0] != "contactFolder" or self.lay.mailbox_state(u) == "no_mailbox":
             return EMPTY

@@ -103,7 +103,8 @@ def _outlook_item(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: 
     folder = parents[1] if len(parents) > 1 else given.get("parentFolderId") or ids.outlook_id(
         t.seed, tag, user_id, 0, 0)
     folders = t.collection("mailFolders" if tag == "mailFolder" else "contactFolders", user_id)
-    if folders is None or folders.get(folder) is None:
+    default = tag == "contactFolder" and folder == ids.outlook_id(t.seed, tag, user_id, 0, 0)
+    if folders is None or (not default and folders.get(folder) is None):  # /contactFolders omits the default
         raise ValueError(f"parentFolderId {folder!r} is not a folder of user {user_id!r}")
     if given.get("parentFolderId", folder) != folder:
         raise ValueError("parentFolderId contradicts the folder the item is created in")
@@ -217,7 +218,13 @@ def _app(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, give
         record["appOwnerOrganizationId"] = t.tenant_id
 
 
+def _contact_folder(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    """POST /users/{id}/contactFolders creates a child of that user's default Contacts folder."""
+    record["parentFolderId"] = ids.outlook_id(t.seed, "contactFolder", parents[0], 0, 0)
+
+
 FIXUPS.update({
+    "contactFolders": _contact_folder,
     "messages": _outlook_item, "contacts": _outlook_item, "events": _event, "driveItems": _drive_item,
     "chatMessages": _chat_message, "users": _user, "groups": _group, "applications": _app,
     "servicePrincipals": _app,

@@ -251,6 +251,24 @@ async def test_contacts_delta_per_folder(graph: GraphHarness) -> None:
     assert changes == [{"@odata.type": "#microsoft.graph.contact", "id": victim, "@removed": {"reason": "deleted"}}]
 
 
+async def test_contact_folders_are_the_children_of_the_default_folder(graph: GraphHarness) -> None:
+    """As in Graph: `/contactFolders` lists the folders IN the default Contacts folder (not the default folder),
+    `/contacts` is the default folder's contacts, and the default folder stays addressable by its id."""
+    user = mail_user(graph)
+    children, _ = await graph.walk(f"/users/{user}/contactFolders")
+    default_contacts, _ = await graph.walk(f"/users/{user}/contacts")
+    assert children and default_contacts
+    default = {c["parentFolderId"] for c in default_contacts}
+    assert len(default) == 1 and {f["parentFolderId"] for f in children} == default
+    default_id = default.pop()
+    assert default_id not in {f["id"] for f in children}
+    listed = {c["id"] for f in children for c in (await graph.walk(
+        f"/users/{user}/contactFolders/{quote(f['id'], safe='')}/contacts"))[0]}
+    assert listed and not listed & {c["id"] for c in default_contacts}
+    items, _ = await round_from(graph, f"/users/{user}/contactFolders/{quote(default_id, safe='')}/contacts/delta")
+    assert sorted(i["id"] for i in items) == sorted(c["id"] for c in default_contacts)
+
+
 async def test_all_chat_messages_delta(graph: GraphHarness) -> None:
     user = mail_user(graph)
     chats = graph.ids("chats", user)
