@@ -35,6 +35,10 @@ class IncrementalPlan:
     mode: Mode
     path: str = ""
     folders_path: str = ""
+    default_folder_path: str = ""
+    """When set, `folders_path` lists only the child folders of a default folder that must be read too: Graph's
+    `/contactFolders` omits the default Contacts folder, whose id is the children's `parentFolderId`, or (with no
+    child folders) the `parentFolderId` of an item of this path (`/contacts` = the default folder's items)."""
     outlook: bool = False
     """Outlook delta pages are sized with `Prefer: odata.maxpagesize`, not `$top`."""
     select: bool = True
@@ -54,7 +58,8 @@ PLANS: dict[str, IncrementalPlan] = {
     "mail_messages": IncrementalPlan("folders", "/users/{parent}/mailFolders/{folder}/messages/delta",
                                      folders_path="/users/{parent}/mailFolders", outlook=True),
     "contacts": IncrementalPlan("folders", "/users/{parent}/contactFolders/{folder}/contacts/delta",
-                                folders_path="/users/{parent}/contactFolders", outlook=True),
+                                folders_path="/users/{parent}/contactFolders",
+                                default_folder_path="/users/{parent}/contacts", outlook=True),
     "calendar_events": IncrementalPlan("delta", "/users/{parent}/calendarView/delta", outlook=True, select=False,
                                        calendar_window=True),
     "drive_items": IncrementalPlan("delta", "/drives/{parent}/root/delta", top=True),
@@ -67,6 +72,14 @@ owners) have no app-only delta per partition in Graph v1.0 and stay full copies 
 
 def plan_for(stream: str) -> IncrementalPlan | None:
     return PLANS.get(stream)
+
+
+def default_folder_ids(folders: list[dict[str, Any]]) -> list[str]:
+    """The folders the listed ones hang under that are not listed themselves: with Graph's `/contactFolders` this
+    is the default Contacts folder (ids in listing order, each once)."""
+    listed = {f.get("id") for f in folders}
+    parents = [f.get("parentFolderId") for f in folders]
+    return list(dict.fromkeys(p for p in parents if isinstance(p, str) and p and p not in listed))
 
 
 def query_fingerprint(query: dict[str, Any]) -> str:

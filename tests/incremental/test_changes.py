@@ -41,9 +41,10 @@ def tenant_state(oracle: Oracle, started_at: str) -> dict[str, set[Key]]:
         "group_member": {(g, m) for g in groups for m in oracle.ids(f"/groups/{q(g)}/members")},
         "mail_messages": {(u, i) for u in users for i in oracle.ids(f"/users/{q(u)}/messages")},
         "calendar_events": {(u, i) for u in users for i in oracle.ids(f"/users/{q(u)}/calendarView?{window}")},
-        # every contact folder (GET /users/{id}/contacts is the default folder only)
-        "contacts": {(u, i) for u in users for f in oracle.ids(f"/users/{q(u)}/contactFolders")
-                     for i in oracle.ids(f"/users/{q(u)}/contactFolders/{q(f)}/contacts")},
+        # every contact: `/contacts` is the default folder, `/contactFolders` its child folders
+        "contacts": {(u, i) for u in users for i in oracle.ids(f"/users/{q(u)}/contacts")} | {
+            (u, i) for u in users for f in oracle.ids(f"/users/{q(u)}/contactFolders")
+            for i in oracle.ids(f"/users/{q(u)}/contactFolders/{q(f)}/contacts")},
     }
     drives = {d for u in users for d in oracle.ids(f"/users/{q(u)}/drives")}
     out["drive_items"] = {(d, i) for d in drives for i in oracle.ids(f"/drives/{q(d)}/root/delta")}

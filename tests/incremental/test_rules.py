@@ -93,3 +93,14 @@ def test_overlap_dedup_remembers_only_what_the_next_overlap_can_see() -> None:
     assert len(fresh) == 1005
     assert set(dedup.seen) == {f"new{i}" for i in range(5)}
     assert dedup.fresh(recent, "t", remember_from=high - windows.OVERLAP) == []
+
+
+def test_default_folder_is_the_unlisted_parent() -> None:
+    """Graph's `/contactFolders` lists the default folder's children only; their parent is the default folder."""
+    children = [{"id": "a", "parentFolderId": "D"}, {"id": "b", "parentFolderId": "D"},
+                {"id": "c", "parentFolderId": "a"}, {"id": "x"}]
+    assert delta.default_folder_ids(children) == ["D"]
+    assert delta.default_folder_ids([{"id": "i1", "parentFolderId": "D"}]) == ["D"]  # a contact of /contacts
+    assert delta.default_folder_ids([]) == []
+    plan = delta.plan_for("contacts")
+    assert plan is not None and plan.default_folder_path == "/users/{parent}/contacts"
