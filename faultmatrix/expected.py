@@ -103,8 +103,8 @@ class GraphReader:
 
     def every_contact(self, user: str) -> frozenset[str] | None:
         """The contacts stream copies the whole address book. Graph's `/users/{id}/contacts` is the default
-        Contacts folder only and `/contactFolders` lists the folders inside it (whether the default folder itself
-        is listed differs between services), so the union of both is every contact, each id once."""
+        Contacts folder only and `/contactFolders` lists the folders inside it (not the default folder itself), so
+        the union of both is every contact, each id once."""
         default = self.maybe_ids(f"/users/{_q(user)}/contacts")
         folders = self.maybe_ids(f"/users/{_q(user)}/contactFolders")
         if default is None and folders is None:
