@@ -25,6 +25,7 @@ from typing import Any
 import azure.functions as func
 import orjson
 import requests
+from azure.durable_functions.models.utils import http_utils
 from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient
@@ -299,6 +300,9 @@ async def run_once(ctx: RunContext, body: dict[str, Any], *, worker: bool, durin
         if ctx.pool is not None:
             await ctx.pool.close()
         await close_engines()
+        # The Durable SDK keeps one module-global aiohttp session bound to the loop that first used it; close it
+        # here so code running on another loop afterwards (other tests, a second matrix) gets a fresh one.
+        await http_utils._close_session()
 
 
 def observe(lab: Lab, container: str, summary: dict[str, Any] | None, outcome: Outcome,
