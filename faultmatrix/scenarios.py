@@ -187,7 +187,8 @@ def worker_killed() -> Scenario:
     def arrange(ctx: RunContext) -> None:
         victim = _victim(ctx, "mail_messages")
         ctx.state["victim"] = victim
-        ctx.lab.graph_settings({"faults": {"latency_ms": 1500, "path_prefix": f"/users/{victim}/messages"}})
+        # every request of that mailbox (the incremental reader goes through /mailFolders/{id}/messages/delta)
+        ctx.lab.graph_settings({"faults": {"latency_ms": 1500, "path_prefix": f"/users/{victim}/"}})
 
     def trigger(ctx: RunContext, done: int) -> bool:
         for start in ctx.started:
