@@ -3,7 +3,6 @@ the way the local runner exports it, and engines closed after every test (no soc
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from azure.identity.aio import ClientSecretCredential
 from azure.keyvault.secrets.aio import SecretClient
 
+from localrun.settings import applied
 from shared.config import Settings, load_settings
 from shared.runtime import close_engines
 from tests.conftest import RunningStack
@@ -42,16 +42,8 @@ def engine_environ(stack: RunningStack, **overrides: str) -> dict[str, str]:
 @pytest.fixture()
 def workload_env(stack: RunningStack) -> Iterator[None]:
     """Export the workload identity exactly like the local runner does (EnvironmentCredential reads it)."""
-    saved = {k: os.environ.get(k) for k in stack.env.workload_environment()}
-    os.environ.update(stack.env.workload_environment())
-    try:
+    with applied(stack.env.workload_environment()):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture()

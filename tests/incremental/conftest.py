@@ -4,7 +4,6 @@ consumer that applies change records by id the way docs/incremental.md tells lak
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from devstack.process import start_stack
+from localrun.settings import applied
 from shared.config import Settings, load_settings
 from shared.contracts import PartitionResult, RunInfo
 from shared.manifest import write_manifest
@@ -43,16 +43,8 @@ def istack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 
 def exported(stack: RunningStack) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in stack.env.workload_environment()}
-    os.environ.update(stack.env.workload_environment())
-    try:
+    with applied(stack.env.workload_environment()):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture()
