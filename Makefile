@@ -22,6 +22,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 demo: install
+	rm -rf .devstack/demo  # a fresh demo tenant every time (an older one may come from another version)
 	$(PY) -m localrun demo --full
 
 test: install
