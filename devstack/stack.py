@@ -9,7 +9,6 @@ links handed out before a restart (Graph nextLink/deltaLink, secret ids) keep wo
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -23,10 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from devstack import ca
 from devstack.azurite import Azurite, AzuritePorts
@@ -36,7 +32,7 @@ from devstack.graph import GraphSettings, ThrottleSettings, create_app
 from devstack.keyvault import VaultSettings, VaultState, create_keyvault_app
 from devstack.registry import Registry
 from devstack.tenant import Tenant, TenantSizes, build_tenant
-from devstack.tokens import KeySet, SigningKey, TokenVerifier
+from devstack.tokens import KeySet, SigningKey, TokenVerifier, self_signed
 
 # Application permissions the 22 streams need (graph-api.md section 7); all granted to the demo app.
 GRAPH_APP_ROLES = (
@@ -65,19 +61,7 @@ class StackOptions:
 
 def make_certificate(common_name: str) -> tuple[str, str]:
     """(private key PEM, certificate PEM) for an app credential, like `New-SelfSignedCertificate` would give."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = self_signed(common_name, days=365)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode("ascii")

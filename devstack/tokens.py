@@ -72,6 +72,24 @@ class InvalidToken(Exception):
         self.reason = reason
 
 
+def self_signed(common_name: str, days: int) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A fresh RSA key and a self-signed certificate for it (token signing keys, app credentials)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
 @dataclass(frozen=True, slots=True)
 class SigningKey:
     """An RSA key with a self-signed certificate, published like Entra's keys (kid = x5t = SHA-1 thumbprint)."""
@@ -81,20 +99,7 @@ class SigningKey:
 
     @classmethod
     def generate(cls) -> SigningKey:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "accounts.devstack.local")])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .sign(key, hashes.SHA256())
-        )
-        return cls(key, cert)
+        return cls(*self_signed("accounts.devstack.local", days=3650))
 
     @classmethod
     def load_or_create(cls, path: Path | None) -> SigningKey:
