@@ -19,6 +19,7 @@ from aiohttp import web
 
 from devstack.entra import errors
 from devstack.entra.grant import TokenRequest, assertion_audiences, issue_token
+from devstack.outage import outage_patch
 from devstack.registry import AppRegistration, Registry, RegistryError, new_guid
 from devstack.tokens import KeySet
 
@@ -458,18 +459,10 @@ async def admin_faults(request: web.Request) -> Any:
     """Body: `unavailable` (bool), `status` (5xx while unavailable), `retry_after_seconds` (int or null)."""
     faults = request.app[FAULTS_KEY]
     if request.method == "PUT":
-        data = await _json_body(request)
-        if "unavailable" in data:
-            if not isinstance(data["unavailable"], bool):
-                raise RegistryError("unavailable: expected true or false")
-            faults.unavailable = data["unavailable"]
-        if "status" in data:
-            if not isinstance(data["status"], int) or not 500 <= data["status"] <= 599:
-                raise RegistryError("status: expected a 5xx status code such as 503")
-            faults.status = data["status"]
-        if "retry_after_seconds" in data:
-            value = data["retry_after_seconds"]
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise RegistryError("retry_after_seconds: expected a non-negative integer or null")
-            faults.retry_after_seconds = value
+        try:
+            patch = outage_patch(await _json_body(request))
+        except ValueError as exc:
+            raise RegistryError(str(exc)) from None
+        for name, value in patch.items():
+            setattr(faults, name, value)
     return asdict(faults)

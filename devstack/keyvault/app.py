@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from devstack.keyvault import store as st
+from devstack.outage import outage_patch
 from devstack.tokens import VAULT_RESOURCE, InvalidToken, TokenVerifier
 
 API_VERSIONS = frozenset(
@@ -446,20 +447,13 @@ async def admin_faults(request: web.Request) -> web.Response:
     """Body: `unavailable` (bool), `status` (5xx answered while unavailable), `retry_after_seconds` (int|null)."""
     settings = request.app[SETTINGS_KEY]
     if request.method == "PUT":
-        data = await _admin_json(request)
-        if "unavailable" in data:
-            if not isinstance(data["unavailable"], bool):
-                return _admin_error("unavailable: expected true or false")
-            settings.unavailable = data["unavailable"]
-        if "status" in data:
-            if not isinstance(data["status"], int) or not 500 <= data["status"] <= 599:
-                return _admin_error("status: expected a 5xx status code such as 503")
-            settings.unavailable_status = data["status"]
-        if "retry_after_seconds" in data:
-            value = data["retry_after_seconds"]
-            if value is not None and (not isinstance(value, int) or value < 0):
-                return _admin_error("retry_after_seconds: expected a non-negative integer or null")
-            settings.retry_after_seconds = value
+        try:
+            patch = outage_patch(await _admin_json(request))
+        except ValueError as exc:
+            return _admin_error(str(exc))
+        settings.unavailable = patch.get("unavailable", settings.unavailable)
+        settings.unavailable_status = patch.get("status", settings.unavailable_status)
+        settings.retry_after_seconds = patch.get("retry_after_seconds", settings.retry_after_seconds)
     return web.json_response({"unavailable": settings.unavailable, "status": settings.unavailable_status,
                               "retry_after_seconds": settings.retry_after_seconds})
 
