@@ -148,6 +148,7 @@ class Settings(BaseModel):
     schedule: str = Field(default="0 0 */6 * * *", alias="SYNC_SCHEDULE")
     max_attempts: int = Field(default=6, ge=1, le=20, alias="GRAPH_MAX_ATTEMPTS")
     request_timeout: float = Field(default=120.0, ge=1, le=600, alias="GRAPH_REQUEST_TIMEOUT_SECONDS")
+    max_page_mb: int = Field(default=128, ge=1, le=2048, alias="GRAPH_MAX_PAGE_MB")
     partition_reruns: int = Field(default=2, ge=0, le=5, alias="SYNC_PARTITION_RERUNS")
     rerun_delay: float = Field(default=60.0, ge=0, le=3600, alias="SYNC_RERUN_DELAY_SECONDS")
 

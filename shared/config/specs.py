@@ -61,6 +61,10 @@ SETTINGS: list[SettingSpec] = [
     SettingSpec("GRAPH_MAX_ATTEMPTS", False, "6", "Attempts per Graph request on 429/5xx/network errors (1-20)."),
     SettingSpec("GRAPH_REQUEST_TIMEOUT_SECONDS", False, "120",
                 "Seconds a Graph answer may stay silent before the request is retried (1-600)."),
+    SettingSpec("GRAPH_MAX_PAGE_MB", False, "128",
+                "Largest Graph answer accepted, in MiB after decompression (1-2048); a larger page fails its "
+                "partition (not retried) instead of exhausting the worker's memory; 128 MiB is 999 records of "
+                "~130 KiB each."),
     SettingSpec("SYNC_PARTITION_RERUNS", False, "2",
                 "Re-runs of a partition that failed with a transient error, after a durable timer (0-5)."),
     SettingSpec("SYNC_RERUN_DELAY_SECONDS", False, "60",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import ssl
 import uuid
@@ -77,6 +78,38 @@ class GraphRequestError(Exception):
         return f"HTTP {self.status} {self.decision.code}: {self.decision.reason}"
 
 
+class BodyTooLarge(Exception):
+    """An answer passed the configured maximum page size; `seen` is how many bytes proved it."""
+
+    def __init__(self, seen: int) -> None:
+        super().__init__(seen)
+        self.seen = seen
+
+
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> memoryview:
+    """The (decompressed) body, given up as soon as it passes `limit` bytes: without a bound a hostile or runaway
+    page costs the worker several times its size in memory. An announced identity-encoded length is refused before
+    reading; a gzip or chunked body is counted while it streams (a small gzip body can inflate enormously)."""
+    encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+    if resp.content_length is not None and resp.content_length > limit and encoding == "identity":
+        raise BodyTooLarge(resp.content_length)
+    buffer = io.BytesIO()
+    seen = 0
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        seen += len(chunk)
+        if seen > limit:
+            raise BodyTooLarge(seen)
+        buffer.write(chunk)
+    return buffer.getbuffer()  # no copy: orjson parses the buffer in place
+
+
+def too_large(seen: int, max_page_mb: int) -> Decision:
+    return Decision(Action.FAIL, "ResponseTooLarge",
+                    f"a Graph answer passed GRAPH_MAX_PAGE_MB={max_page_mb} ({seen:,} bytes read before giving up); "
+                    "raise GRAPH_MAX_PAGE_MB or make pages smaller (SYNC_PAGE_SIZE, or page_size / select in "
+                    "SYNC_STREAMS_CONFIG)")
+
+
 def make_session(settings: Settings, *, limit: int = 100) -> aiohttp.ClientSession:
     """The pooled session; a custom CA bundle is trusted explicitly (env CA variables are ignored: trust_env off)."""
     context = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else \
@@ -100,6 +133,7 @@ class GraphClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._root = settings.graph_root
+        self._max_page_mb = settings.max_page_mb
         self._tokens = tokens
         self._session = session
         self.policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
@@ -157,9 +191,9 @@ class GraphClient:
                 stats.requests += 1
                 try:
                     async with self._session.get(url, headers=request_headers, allow_redirects=False) as resp:
-                        body = await resp.read()
                         status = resp.status
                         request_id = resp.headers.get("request-id")
+                        body = await read_bounded(resp, self._max_page_mb * 1024 * 1024)
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     if status == 200:
                         try:
@@ -172,7 +206,7 @@ class GraphClient:
                         decision = Decision(Action.RETRY, "TruncatedResponse", "the response body was not "
                                             "complete JSON")
                     else:
-                        err = parse_error_body(body)
+                        err = parse_error_body(bytes(body))
                         decision = self._decide(status, err, spec, parent_scoped, token)
                         request_id = request_id or err.request_id
                         if status in THROTTLE_STATUSES:
@@ -181,6 +215,9 @@ class GraphClient:
                             if spec.workload in _FENCED_WORKLOADS:
                                 pause = retry_after if retry_after is not None else self.policy.delay(attempt, None)
                                 self._raise_fence(fence_key, min(pause, self.policy.max_retry_after))
+                    last = GraphRequestError(status, decision, request_id, client_request_id, attempt)
+                except BodyTooLarge as exc:
+                    decision = too_large(exc.seen, self._max_page_mb)
                     last = GraphRequestError(status, decision, request_id, client_request_id, attempt)
                 except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
                     decision = Decision(Action.RETRY, type(exc).__name__, f"network error: {type(exc).__name__}")
