@@ -105,7 +105,8 @@ class Lab:
         """Every knob a scenario may turn, back to the lab's baseline."""
         self.graph_settings({"faults": {"latency_ms": 0, "tail_rate": 0, "tail_ms": 0, "error_rate": 0,
                                         "retry_after_rate": 0.5, "drop_rate": 0, "truncate_rate": 0,
-                                        "empty_page_rate": 0, "malformed_rate": 0, "path_prefix": ""},
+                                        "empty_page_rate": 0, "malformed_rate": 0, "path_prefix": "",
+                                        "huge_page_bytes": 0, "huge_page_gzip": True},
                              "throttle": {"enabled": True, "scale": 0.05, "budget_scale": 1.0,
                                           "global_budget_scale": 1.0, "retry_after": True},
                              "public_base_url": None, "delta_token_ttl_seconds": 7 * 24 * 3600.0})

@@ -96,7 +96,11 @@ async def _graph(request: web.Request) -> web.StreamResponse:
     else:
         response = await service.handle(req, fault)
     service.counters.record(response.endpoint, response.status, response.throttle_scope)
-    return await _send(request, req, response, truncate=fault.truncate, malformed=fault.malformed)
+    pad_to = fault.pad_to if response.status == 200 and faults.paddable(response.body) else 0
+    if pad_to:
+        service.counters.faults["huge_page"] += 1
+    return await _send(request, req, response, truncate=fault.truncate, malformed=fault.malformed, pad_to=pad_to,
+                       pad_gzip=fault.pad_gzip)
 
 
 async def _batch(service: GraphService, request: web.Request, req: GraphRequest) -> GraphResponse:
@@ -130,7 +134,7 @@ async def _beta(request: web.Request) -> web.StreamResponse:
 
 
 async def _send(request: web.Request, req: GraphRequest, response: GraphResponse, *, truncate: bool,
-                malformed: bool = False) -> web.StreamResponse:
+                malformed: bool = False, pad_to: int = 0, pad_gzip: bool = True) -> web.StreamResponse:
     headers = {
         "Cache-Control": "no-cache",
         "request-id": req.request_id,
@@ -141,6 +145,9 @@ async def _send(request: web.Request, req: GraphRequest, response: GraphResponse
         "Vary": "Accept-Encoding",
     }
     headers.update(response.headers)
+    if pad_to and response.body is not None:
+        headers["Content-Type"] = ODATA_JSON
+        return await faults.send_padded(request, response.status, headers, response.body, pad_to, gzip=pad_gzip)
     data = b"" if response.body is None else orjson.dumps(response.body)
     if malformed and response.status == 200 and len(data) > 2:
         data = data[: len(data) // 2]  # well-framed HTTP, broken JSON

@@ -36,12 +36,14 @@ class FaultSettings:
     empty_page_rate: float = 0.0  # share of list pages served empty but with a nextLink (legal in Graph)
     malformed_rate: float = 0.0  # share of 200 answers whose JSON is cut short (Content-Length matches the cut)
     path_prefix: str = ""  # only requests whose /v1.0 path starts with this (e.g. "/users") are affected
+    huge_page_bytes: int = 0  # list pages with records are padded to about this size, streamed (a hostile page)
+    huge_page_gzip: bool = True  # False: the huge page goes uncompressed with its Content-Length announced
 
     def active(self) -> bool:
         return any(
             v > 0
             for v in (self.latency_ms, self.tail_rate, self.error_rate, self.drop_rate, self.truncate_rate,
-                      self.empty_page_rate, self.malformed_rate)
+                      self.empty_page_rate, self.malformed_rate, self.huge_page_bytes)
         )
 
 
