@@ -3,6 +3,7 @@ unavailable; a refusal (403) names the role to grant. Real azure-keyvault-secret
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -54,3 +55,31 @@ async def test_a_refusal_names_the_role_to_grant(lab: Lab, settings_env: dict[st
         lab.admin("keyvault", "POST", "/roles", grant)
     assert error.code == "KeyVault403"
     assert "'Key Vault Secrets User'" in str(error)
+
+
+def _vault_requests(lab: Lab) -> int:
+    return sum(lab.admin("keyvault", "GET", "/stats")["requests"].values())
+
+
+async def test_callers_queued_behind_a_failed_read_share_its_answer(lab: Lab, settings_env: dict[str, str]) -> None:
+    """Partitions that queued while a read was retried through an outage get that read's failure, instead of each
+    sitting through the SDK's retries in turn; a caller that comes later reads again."""
+    lab.admin("keyvault", "PUT", "/faults", {"unavailable": True, "status": 503, "retry_after_seconds": 0})
+    settings = load_settings(settings_env)
+    credential = workload_credential(settings)
+    cache = SecretCache(settings, credential)
+    name = lab.env.graph_app.client_secret_name
+    try:
+        before = _vault_requests(lab)
+        answers = await asyncio.gather(*(cache.get(name) for _ in range(5)), return_exceptions=True)
+        one_read = _vault_requests(lab) - before
+        assert all(isinstance(a, SecretReadError) and a.code == "KeyVaultUnavailable" for a in answers), answers
+        assert 1 < one_read <= 10, "the SDK retried one read; the four queued callers made no request"
+        with pytest.raises(SecretReadError):
+            await cache.get(name)
+        assert _vault_requests(lab) - before == 2 * one_read, "a caller arriving after the failure reads again"
+        lab.admin("keyvault", "PUT", "/faults", {"unavailable": False})
+        assert (await cache.get(name)).value
+    finally:
+        await cache.close()
+        await credential.close()
