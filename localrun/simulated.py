@@ -31,6 +31,7 @@ class SimulatedTenant:
     behaviour: Behaviour | None = None  # (stream, parent, attempt) -> result to return instead (or raise)
     list_failures: set[str] = field(default_factory=set)  # parent streams whose listing always crashes
     gate: asyncio.Event | None = None  # partitions wait for it: keeps a run "running" as long as a test needs
+    hold: set[tuple[str, str | None]] = field(default_factory=set)  # partitions that wait until `release`d
     parents_from_run: bool = False  # plan as if parents were read from the run's own copy
     calls: list[tuple[str, Any]] = field(default_factory=list)
     attempts: dict[tuple[str, str | None], int] = field(default_factory=dict)
@@ -38,6 +39,7 @@ class SimulatedTenant:
     manifest_inputs: list[list[PartitionResult]] = field(default_factory=list)
     saved: dict[str, list[PartitionResult]] = field(default_factory=dict)
     in_flight: int = 0
+    _releases: dict[tuple[str, str | None], asyncio.Event] = field(default_factory=dict)
     max_in_flight: int = 0
 
     @classmethod
@@ -89,6 +91,8 @@ class SimulatedTenant:
             await asyncio.sleep(0)
             if self.gate is not None:
                 await self.gate.wait()
+            if key in self.hold:
+                await self._held(key).wait()
             if self.behaviour is not None:
                 special = self.behaviour(stream, parent, attempt)
                 if special is not None:
@@ -96,6 +100,13 @@ class SimulatedTenant:
             return partition(stream, parent, "ok", records=self.records_per_partition)
         finally:
             self.in_flight -= 1
+
+    def _held(self, key: tuple[str, str | None]) -> asyncio.Event:
+        return self._releases.setdefault(key, asyncio.Event())
+
+    def release(self, key: tuple[str, str | None]) -> None:
+        """Let a held partition finish."""
+        self._held(key).set()
 
     def save_results(self, request: dict[str, Any]) -> str:
         self.calls.append((names.SAVE_RESULTS, request["key"]))

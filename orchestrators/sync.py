@@ -5,9 +5,10 @@ context, ids from `new_uuid`), never from the environment or I/O, so replays sta
 
 Shape: `sync_run` runs the single-partition streams and one `sync_parent_group` sub-orchestration per parent
 stream; each group lists the parent ids into blob chunks and runs one `sync_parent_chunk` per chunk with a
-bounded number in flight; a chunk works through its ids in rounds (one activity per (stream, parent), a bounded
-number in flight), saves each round's outcome records to a blob and continues as new, so no history grows with
-the tenant: every replay costs the same whether the tenant has 100 users or 100,000.
+bounded number in flight; a chunk keeps a sliding window of partition activities (one per (stream, parent)) in
+flight, with no barrier between parents, parks outcome records in blobs in pieces as they arrive and continues as
+new after a fixed number of partitions, so no history grows with the tenant: every replay costs the same whether
+the tenant has 100 users or 100,000.
 """
 
 from __future__ import annotations
@@ -34,17 +35,31 @@ RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_o
 
 
 class Limits(TypedDict):
-    partitions_in_flight: int  # per chunk
+    partitions_in_flight: int  # per chunk: a sliding window, the next partition starts when any one finishes
     chunks_in_flight: int  # per parent stream
-    parents_per_round: int  # ids per continue_as_new generation of a chunk: bounds its history
+    partitions_per_generation: int  # partitions per continue_as_new generation of a chunk: bounds its history
+    results_per_save: NotRequired[int]  # outcome records per `save_results` call: bounds its message size
     reruns: NotRequired[int]  # re-run passes for transiently failed partitions (SYNC_PARTITION_RERUNS)
     rerun_delay_seconds: NotRequired[float]  # durable timer before the first pass, doubled per pass
 
 
-# 20 parents x 4 user streams = 80 outcome records (~40 KB) per round: the round's `save_results` input stays
-# under the Azure Storage provider's 45 KB queue-message size, above which it detours through a blob.
-DEFAULT_LIMITS = Limits(partitions_in_flight=50, chunks_in_flight=4, parents_per_round=20,
-                        reruns=reruns.DEFAULT_RERUNS, rerun_delay_seconds=reruns.DEFAULT_DELAY_SECONDS)
+# The window is wider than a Functions instance's activity slots (host.json maxConcurrentActivityFunctions), so
+# activities queue up and slots never wait for the orchestrator; several chunks in flight keep the slots busy
+# while one chunk drains at the end of a generation. A generation of 200 partitions keeps a chunk's history at
+# ~1,000 events whatever the tenant size (replay cost grows with the square of a generation's length).
+# 50 outcome records (~25 KB, ~40 KB with long error texts) per save keep `save_results` inputs under the Azure
+# Storage provider's 45 KB queue-message size, above which a message detours through a blob.
+DEFAULT_RESULTS_PER_SAVE = 50
+DEFAULT_LIMITS = Limits(partitions_in_flight=100, chunks_in_flight=8, partitions_per_generation=200,
+                        results_per_save=DEFAULT_RESULTS_PER_SAVE, reruns=reruns.DEFAULT_RERUNS,
+                        rerun_delay_seconds=reruns.DEFAULT_DELAY_SECONDS)
+_SAVE = -1  # marks a results save among a chunk's running tasks
+PROBE_IN_FLIGHT = 4  # partitions of a stream in flight until one shows the stream works (permissions, licences)
+
+
+def parents_per_generation(limits: Limits, streams: int) -> int:
+    """Whole parents per generation (a generation ends on a parent boundary, so `offset` counts parents)."""
+    return max(1, int(limits["partitions_per_generation"]) // max(1, streams))
 
 
 class GroupInput(TypedDict):
@@ -61,9 +76,10 @@ class ChunkInput(TypedDict):
     index: int
     limits: Limits
     offset: NotRequired[int]
-    round: NotRequired[int]
+    saves: NotRequired[int]  # results pieces saved by earlier generations: the next results key number
     tally: NotRequired[dict[str, pg.StreamProgress]]
     failed_streams: NotRequired[dict[str, PartitionResult]]  # first stream-wide failure per stream
+    proven_streams: NotRequired[list[str]]  # streams with an outcome other than a stream-wide failure
 
 
 class ChunkOutcome(TypedDict):
@@ -217,20 +233,26 @@ def sync_parent_group(context: df.DurableOrchestrationContext) -> Step:
 
 @_orchestrator(names.SYNC_PARENT_CHUNK)
 def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
-    """One round of one chunk of parent ids: one activity per (stream, parent), a bounded number at a time;
-    then save the round's records and continue as new with the next round (history stays one round long)."""
+    """One generation of one chunk of parent ids: a sliding window of partition activities (the next one starts
+    as soon as any finishes, so a slow mailbox holds back nobody), outcome records parked in blobs in pieces while
+    the window keeps running; after `partitions_per_generation` partitions it drains, re-runs what failed
+    transiently and continues as new, so its history (and every replay) stays the same size for any tenant."""
     spec: ChunkInput = context.get_input()
     run, limits = spec["run"], spec["limits"]
-    offset, round_ = spec.get("offset", 0), spec.get("round", 0)
+    offset = spec.get("offset", 0)
+    saves = [spec.get("saves", 0)]  # next results key number; carried across generations
     tally: dict[str, pg.StreamProgress] = spec.get("tally") or {name: pg.empty() for name in spec["streams"]}
     parent_ids: list[str] = yield context.call_activity_with_retry(names.READ_PARENT_CHUNK, RETRY,
                                                                     {"path": spec["chunk"]})
     for entry in tally.values():
         entry["total"] = len(parent_ids)
-    batch = parent_ids[offset:offset + max(1, limits["parents_per_round"])]
+    batch = parent_ids[offset:offset + parents_per_generation(limits, len(spec["streams"]))]
     pairs = partitions_of(spec["streams"], batch)
     context.set_custom_status(pg.status("syncing", run["run_id"], tally))
     failed_streams: dict[str, PartitionResult] = spec.get("failed_streams") or {}
+    per_save = max(1, int(limits.get("results_per_save", DEFAULT_RESULTS_PER_SAVE)))
+    unsaved: list[tuple[int, PartitionResult]] = []
+    held: list[tuple[int, PartitionResult]] = []  # transient failures: re-run once the window has drained
 
     def start(index: int) -> TaskBase | None:
         stream, parent_id = pairs[index]
@@ -238,7 +260,7 @@ def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
             return None
         return _partition_task(context, run, stream, parent_id)
 
-    def finished(index: int, task: TaskBase | None) -> PartitionResult:
+    def finished(index: int, task: TaskBase | None) -> None:
         stream, parent_id = pairs[index]
         if task is None:
             result = _not_attempted(failed_streams[stream], parent_id)
@@ -246,21 +268,77 @@ def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
             result = _partition_outcome(task, stream, parent_id)
             if result["status"] == "failed" and result.get("failure_scope") == "stream":
                 failed_streams.setdefault(stream, result)
+        if result["status"] != "failed" or result.get("failure_scope") != "stream":
+            proven.add(stream)
         pg.add_result(tally[stream], result)
+        (held if reruns.rerunnable(result) and reruns.passes(limits) else unsaved).append((index, result))
         context.set_custom_status(pg.status("syncing", run["run_id"], tally))
-        return result
 
-    results: list[PartitionResult] = yield from bounded(context, len(pairs), limits["partitions_in_flight"], start,
-                                                        finished)
-    yield from _rerun_failed(context, run, limits, pairs, results, tally, failed_streams)
-    if results:
-        key = names.results_key(spec["parent_stream"], spec["index"], round_)
-        yield context.call_activity_with_retry(names.SAVE_RESULTS, RETRY, {"run": run, "key": key,
-                                                                         "results": results})
+    def save(records: list[tuple[int, PartitionResult]]) -> TaskBase:
+        key = names.results_key(spec["parent_stream"], spec["index"], saves[0])
+        saves[0] += 1
+        ordered = [result for _, result in sorted(records, key=lambda pair: pair[0])]
+        return context.call_activity_with_retry(names.SAVE_RESULTS, RETRY, {"run": run, "key": key,
+                                                                           "results": ordered})
+
+    window = max(1, limits["partitions_in_flight"])
+    probe = min(window, PROBE_IN_FLIGHT)
+    proven: set[str] = set(spec.get("proven_streams") or [])
+    per_stream: dict[str, int] = {name: 0 for name in spec["streams"]}
+    waiting = list(range(len(pairs)))  # not started yet, in order
+    running: dict[TaskBase, int] = {}  # partition index, or _SAVE for a results save
+    partitions_running = 0
+
+    def fill() -> None:
+        """Start waiting partitions in order up to the window; a stream not proven yet (no outcome other than
+        a stream-wide failure) runs only `probe` at a time, so a missing permission is asked a few times, not
+        once per slot of the window. Stops early when nothing more can start (replay cost stays linear)."""
+        nonlocal partitions_running
+        position = 0
+        while position < len(waiting) and partitions_running < window:
+            index = waiting[position]
+            stream = pairs[index][0]
+            if stream not in proven and stream not in failed_streams and per_stream[stream] >= probe:
+                if _all_blocked(per_stream, proven, failed_streams, probe):
+                    return
+                position += 1
+                continue
+            del waiting[position]
+            task = start(index)
+            if task is None:
+                finished(index, None)
+            else:
+                running[task] = index
+                per_stream[stream] += 1
+                partitions_running += 1
+
+    while waiting or running:
+        fill()
+        while len(unsaved) >= per_save:  # park a full piece without waiting for it: the window keeps going
+            running[save(unsaved[:per_save])] = _SAVE
+            del unsaved[:per_save]
+        if not running:
+            continue
+        winner = yield context.task_any(list(running))
+        index = running.pop(winner)
+        if index == _SAVE:
+            _raise_if_failed(winner, "saving partition results")
+        else:
+            partitions_running -= 1
+            per_stream[pairs[index][0]] -= 1
+            finished(index, winner)
+    if held:
+        held_pairs = [pairs[i] for i, _ in held]
+        held_results = [result for _, result in held]
+        yield from _rerun_failed(context, run, limits, held_pairs, held_results, tally, failed_streams)
+        unsaved.extend((i, result) for (i, _), result in zip(held, held_results, strict=True))
+    while unsaved:
+        piece, unsaved = unsaved[:per_save], unsaved[per_save:]
+        yield save(piece)
     next_offset = offset + len(batch)
     if next_offset < len(parent_ids):
-        context.continue_as_new({**spec, "offset": next_offset, "round": round_ + 1, "tally": tally,
-                                 "failed_streams": failed_streams})
+        context.continue_as_new({**spec, "offset": next_offset, "saves": saves[0], "tally": tally,
+                                 "failed_streams": failed_streams, "proven_streams": sorted(proven)})
         return None
     return ChunkOutcome(parents=len(parent_ids), tally=tally)
 
@@ -268,7 +346,7 @@ def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
 def _rerun_failed(context: df.DurableOrchestrationContext, run: RunInfo, limits: Limits,
                   pairs: Sequence[tuple[str, str | None]], results: list[PartitionResult],
                   tally: dict[str, pg.StreamProgress], failed_streams: dict[str, PartitionResult]) -> Step:
-    """Re-run the round's transiently failed partitions after a durable timer, up to `reruns` passes with a
+    """Re-run a generation's transiently failed partitions after a durable timer, up to `reruns` passes with a
     doubling delay; `results` and `tally` are updated in place, so only each partition's last outcome counts."""
     for attempt in range(reruns.passes(limits)):
         todo = [i for i, r in enumerate(results) if reruns.rerunnable(r)]
@@ -300,6 +378,18 @@ def _rerun_failed(context: df.DurableOrchestrationContext, run: RunInfo, limits:
             context.set_custom_status(pg.status("syncing", run["run_id"], tally))
 
         yield from bounded(context, len(todo), limits["partitions_in_flight"], start, finished)
+
+
+def _all_blocked(per_stream: dict[str, int], proven: set[str], failed: dict[str, PartitionResult],
+                 probe: int) -> bool:
+    """Every stream still waiting on its probes: no later partition could start either."""
+    return all(name not in proven and name not in failed and count >= probe for name, count in per_stream.items())
+
+
+def _raise_if_failed(task: TaskBase, what: str) -> None:
+    """A save that failed on every durable retry fails the chunk (its group records the chunk as failed)."""
+    if task.state is not TaskState.SUCCEEDED:
+        raise RuntimeError(f"{what} failed {RETRY.max_number_of_attempts} times: {_error_text(task)}")
 
 
 def _forget(entry: pg.StreamProgress, result: PartitionResult) -> None:

@@ -15,7 +15,7 @@ from localrun.simulated import SimulatedTenant, partition
 from orchestrators import names, reruns
 
 TENANT = "00000000-0000-0000-0000-0000000000ab"
-LIMITS = {"partitions_in_flight": 4, "chunks_in_flight": 2, "parents_per_round": 5}
+LIMITS = {"partitions_in_flight": 4, "chunks_in_flight": 2, "partitions_per_generation": 10}
 
 
 async def sync(tenant: SimulatedTenant, **limits):
@@ -51,7 +51,7 @@ async def test_a_transient_failure_is_re_run_after_a_backoff_timer_and_counts_on
         return throttled(stream, parent) if (stream, parent) == ("contacts", "user-000003") and attempt < 3 else None
 
     tenant = SimulatedTenant.users(12, ["users", "contacts", "mail_messages"], chunk_size=50, behaviour=behaviour)
-    runtime, done, by_key = await sync(tenant, reruns=2, rerun_delay_seconds=30, parents_per_round=50)
+    runtime, done, by_key = await sync(tenant, reruns=2, rerun_delay_seconds=30, partitions_per_generation=150)
     assert tenant.attempts[("contacts", "user-000003")] == 3
     assert by_key[("contacts", "user-000003")]["status"] == "ok" and by_key[("contacts", "user-000003")]["reruns"] == 2
     assert done.output["status"] == "succeeded" and done.output["failed"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from typing import Any
@@ -85,10 +86,10 @@ async def test_groups_start_at_once_when_the_engine_lists_parents_from_graph():
     assert position[(names.LIST_PARENTS, "drives")] < last_mail
 
 
-async def test_large_fan_out_goes_through_chunks_and_rounds_with_bounded_in_flight():
+async def test_large_fan_out_goes_through_chunks_and_generations_with_bounded_in_flight():
     tenant = SimulatedTenant.users(230, ["users", "mail_messages", "contacts"], chunk_size=50)
     runtime, done = await sync(tenant, limits={"partitions_in_flight": 7, "chunks_in_flight": 2,
-                                               "parents_per_round": 20})
+                                               "partitions_per_generation": 40, "results_per_save": 15})
     assert done.status == "Completed", done.error
     assert done.output["partitions"] == 1 + 230 * 2
     chunks = sorted(i for i in runtime.instances if i.startswith(f"{done.instance_id}:users:"))
@@ -96,13 +97,50 @@ async def test_large_fan_out_goes_through_chunks_and_rounds_with_bounded_in_flig
     for chunk_id in chunks:
         assert _max_open_tasks(runtime.get(chunk_id).history, "sync_partition") <= 7
     assert _max_open_sub_orchestrations(runtime.get(f"{done.instance_id}:users").history) <= 2
-    # 50 ids per chunk in rounds of 20: three rounds, each saving its own records
-    assert sorted(k for k in tenant.saved if k.startswith("users/00000-")) == [
-        "users/00000-00000", "users/00000-00001", "users/00000-00002"]
-    assert [len(tenant.saved[f"users/00004-0000{r}"]) for r in range(2)] == [40, 20]
+    # 50 ids x 2 streams per chunk, 40 partitions per generation: 20 + 20 + 10 parents, saved in pieces of <= 15
+    first = sorted(k for k in tenant.saved if k.startswith("users/00000-"))
+    assert first == [f"users/00000-{n:05d}" for n in range(len(first))]
+    assert all(len(tenant.saved[k]) <= 15 for k in tenant.saved)
+    assert sum(len(tenant.saved[k]) for k in first) == 100
+    assert len(first) == 3 + 3 + 2  # each generation saves ceil(40 / 15) pieces, the last one ceil(20 / 15)
+    generations = [e for e in tenant.calls if e == (names.READ_PARENT_CHUNK, next(iter(tenant.chunks)))]
+    assert len(generations) == 3
     largest = max(len(i.history) for i in runtime.instances.values())
-    assert largest < 20 * 2 * 3 + 40, "a round's history must not grow with the chunk or the tenant"
+    assert largest < 40 * 2 * 2 + 60, "a generation's history must not grow with the chunk or the tenant"
     assert done.custom_status["streams"]["contacts"]["done"] == 230
+
+
+async def test_a_slow_parent_does_not_hold_back_the_others():
+    """No barrier: while one mailbox is still being read, every other partition of its chunk starts and
+    finishes (a round-based fan-out would wait for it before starting the next parents)."""
+    slow = ("mail_messages", "user-000001")
+    tenant = SimulatedTenant.users(30, ["users", "mail_messages"], chunk_size=30, hold={slow})
+    index = FunctionIndex.from_app(function_app.app).with_activities(tenant.activities())
+    runtime = DurableRuntime(index, RuntimeOptions())
+    request = {"tenant_id": TENANT, "trigger": "local", "overrides": {},
+               "limits": {"partitions_in_flight": 3, "chunks_in_flight": 1, "partitions_per_generation": 100}}
+    iid = await runtime.start_new(names.SYNC_RUN, names.run_instance_id(TENANT), json.dumps(request))
+    mail = [f"user-{i:06d}" for i in range(30)]
+
+    def mail_done() -> int:
+        chunk = runtime.get(f"{iid}:users:0")
+        status = chunk.custom_status if chunk is not None else None
+        return int(status["streams"]["mail_messages"]["done"]) if isinstance(status, dict) else 0
+
+    for _ in range(3000):  # a barrier would stop at the slow parent's round, well short of 29
+        if mail_done() == 29:
+            break
+        assert not runtime.instances[iid].done.is_set()
+        await asyncio.sleep(0.01)
+    assert mail_done() == 29
+    assert tenant.in_flight == 1, "only the slow mailbox is still running"
+    assert sum(1 for kind, key in tenant.calls if kind == names.SYNC_PARTITION and key[0] == "mail_messages") == 30
+    tenant.release(slow)
+    done = await runtime.wait(iid)
+    assert done.status == "Completed", done.error
+    [results] = tenant.manifest_inputs
+    assert sorted(str(r["parent_id"]) for r in results if r["stream"] == "mail_messages") == mail
+    await runtime.close()
 
 
 async def test_crashed_activity_is_retried_and_a_partition_that_keeps_crashing_is_recorded_failed():
@@ -230,7 +268,8 @@ async def test_a_stream_wide_failure_is_not_repeated_for_every_parent():
         return None
 
     tenant = SimulatedTenant.users(60, ["users", "mail_messages", "contacts"], chunk_size=50, behaviour=behaviour)
-    _, done = await sync(tenant, limits={"partitions_in_flight": 4, "chunks_in_flight": 2, "parents_per_round": 10})
+    _, done = await sync(tenant, limits={"partitions_in_flight": 4, "chunks_in_flight": 2,
+                                         "partitions_per_generation": 20})
     assert done.status == "Completed", done.error
     [results] = tenant.manifest_inputs
     mail = [r for r in results if r["stream"] == "mail_messages"]
@@ -284,7 +323,8 @@ async def test_outcome_does_not_depend_on_completion_order_or_batching(seed):
         return None
 
     tenant = demo_tenant(behaviour=behaviour)
-    _, done = await sync(tenant, limits={"partitions_in_flight": 3, "chunks_in_flight": 1, "parents_per_round": 2},
+    _, done = await sync(tenant, limits={"partitions_in_flight": 3, "chunks_in_flight": 1,
+                                         "partitions_per_generation": 8, "results_per_save": 3},
                          shuffle_seed=seed)
     assert done.status == "Completed", done.error
     [results] = tenant.manifest_inputs
