@@ -308,10 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=60.0, help="emulator latency on every request")
     parser.add_argument("--tail-rate", type=float, default=0.02, help="share of requests with a long tail")
     parser.add_argument("--tail-ms", type=float, default=600.0, help="tail latency (drawn from 1-2x this)")
-    parser.add_argument("--concurrency", type=int, default=64, help="the product's concurrent activities")
+    parser.add_argument("--concurrency", type=int, default=64,
+                        help="the product's concurrent activities (host.json maxConcurrentActivityFunctions)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--limits", help='the run request\'s fan-out limits for the product, e.g. '
-                        '\'{"parents_per_round": 100}\' (default: the orchestrator\'s own)')
+                        '\'{"partitions_in_flight": 200}\' (default: the orchestrator\'s own)')
     parser.add_argument("--max-seconds", type=float, help="stop a baseline after this long and extrapolate "
                         "its time from the share it copied (the SDK script takes hours on medium)")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")

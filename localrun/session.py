@@ -66,10 +66,14 @@ async def run_sync(
     overrides: Mapping[str, Any],
     *,
     concurrency: int = 16,
+    limits: Mapping[str, Any] | None = None,
     on_progress: Callable[[dict[str, dict[str, pg.StreamProgress]]], None] | None = None,
     poll_seconds: float = 0.2,
 ) -> list[RunReport]:
-    """Run one sync per tenant to completion with the settings already in the environment."""
+    """Run one sync per tenant to completion with the settings already in the environment.
+
+    `concurrency` plays host.json `maxConcurrentActivityFunctions`; `limits` is the run request's fan-out
+    object (orchestrators.sync.Limits), for tuning runs; None keeps the orchestrator's defaults."""
     activities.settings.cache_clear()
     settings = load_settings()
     runtime = DurableRuntime(FunctionIndex.from_app(function_app.app),
@@ -80,7 +84,9 @@ async def run_sync(
     try:
         ids = []
         for tenant_id in tenant_ids:
-            request = {"tenant_id": tenant_id, "trigger": "local", "overrides": dict(overrides)}
+            request: dict[str, Any] = {"tenant_id": tenant_id, "trigger": "local", "overrides": dict(overrides)}
+            if limits:
+                request["limits"] = dict(limits)
             ids.append(await runtime.start_new(names.SYNC_RUN, names.run_instance_id(tenant_id),
                                                json.dumps(request)))
         waiting = [asyncio.ensure_future(runtime.wait(i)) for i in ids]

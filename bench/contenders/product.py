@@ -4,8 +4,9 @@ CPU time and peak RSS are its own.
 
     python -m bench.contenders.product ENV_FILE CONCURRENCY STREAMS [LIMITS_JSON]
 
-LIMITS_JSON, when given, is the `limits` object a starter may put in the run request (partitions_in_flight,
-chunks_in_flight, parents_per_round): the same orchestrators, other fan-out settings, for tuning experiments.
+CONCURRENCY plays host.json `maxConcurrentActivityFunctions`. LIMITS_JSON, when given, is the `limits` object a
+starter may put in the run request (partitions_in_flight, chunks_in_flight, partitions_per_generation): the same
+orchestrators, other fan-out settings, for tuning experiments.
 """
 
 from __future__ import annotations
@@ -17,45 +18,17 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import function_app
-from activities import sync as activities
 from bench.contenders.common import ContenderResult
 from devstack.env import StackEnv
-from localrun.registry import FunctionIndex
-from localrun.runtime import DurableRuntime, RuntimeOptions
-from localrun.session import RunReport, run_sync
-from localrun.session import _report as session_report
+from localrun.session import run_sync
 from localrun.settings import applied, stack_app_settings
-from orchestrators import names
-from shared.config import load_settings
-from shared.runtime import close_engines
-
-
-async def run_with_limits(tenant_id: str, streams: list[str], concurrency: int, limits: dict[str, int]
-                          ) -> RunReport:
-    """`run_sync` with a `limits` object in the request (run_sync itself starts runs with the defaults)."""
-    activities.settings.cache_clear()
-    settings = load_settings()
-    runtime = DurableRuntime(FunctionIndex.from_app(function_app.app),
-                             RuntimeOptions(max_concurrent_activities=concurrency, virtual_timers=False,
-                                            activity_timeout=3600.0))
-    try:
-        request = {"tenant_id": tenant_id, "trigger": "local", "overrides": {"streams": streams}, "limits": limits}
-        instance_id = await runtime.start_new(names.SYNC_RUN, names.run_instance_id(tenant_id), json.dumps(request))
-        await runtime.wait(instance_id)
-        return await session_report(runtime.instances[instance_id], tenant_id, settings)
-    finally:
-        await runtime.close()
-        await close_engines()
 
 
 async def sync(env: StackEnv, concurrency: int, streams: list[str], result: ContenderResult,
-               limits: dict[str, int] | None) -> None:
-    if limits:
-        report = await run_with_limits(env.tenant_id, streams, concurrency, limits)
-    else:
-        report = (await run_sync([env.tenant_id], {"streams": streams}, concurrency=concurrency))[0]
+               limits: dict[str, Any] | None) -> None:
+    report = (await run_sync([env.tenant_id], {"streams": streams}, concurrency=concurrency, limits=limits))[0]
     if report.summary is None:
         raise RuntimeError(f"run {report.status}: {report.error}")
     for stream in report.streams:
@@ -73,7 +46,7 @@ def main() -> None:
     env = StackEnv.load(Path(sys.argv[1]))
     concurrency = int(sys.argv[2])
     streams = sys.argv[3].split(",")
-    limits: dict[str, int] | None = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+    limits: dict[str, Any] | None = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
     logging.basicConfig(level=logging.ERROR)
     result = ContenderResult("this product" + (f" {json.dumps(limits)}" if limits else ""))
     settings = {**stack_app_settings(env), "OUTPUT_CONTAINER": f"race{int(time.time())}",
