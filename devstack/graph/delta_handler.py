@@ -158,8 +158,13 @@ def serve_delta(
     upto = int(state["u"]) if phase == "c" else svc.tenant.current_seq()
     offset = int(state.get("o", 0)) if phase == "c" else 0
     changes = [c for c in coll.changes_since(since) if c.seq <= upto]
+    # An id filter scopes the whole round, not only the records it can see: membership changes and deletions of
+    # other objects stay out (group-delta.md: "$filter=id eq {value}" tracks changes for specific objects).
+    id_scope = filt if filt is not None and ep.filter_props == frozenset({"id"}) else None
     rendered = []
     for entry in rules.compact(changes):
+        if id_scope is not None and not odata_filter.matches(id_scope, {"id": entry.id}):
+            continue
         item = rules.render(entry, style=ep.delta or "directory", entity=ep.entity, project=project,
                             include_members=include_members, keep=keep)
         if item is not None:

@@ -223,7 +223,7 @@ class GraphService:
         return GraphResponse(429, body, headers, ep.name, decision.scope)
 
     # --- resolution -------------------------------------------------------------------------------------------
-    def _resolve(self, ep: Endpoint, keys: tuple[str, ...]) -> _Target:
+    def _resolve(self, ep: Endpoint, keys: tuple[str, ...], include_hidden: bool = False) -> _Target:
         user_id: str | None = None
         if ep.user_key is not None:
             user = self.resolve_user(keys[ep.user_key])
@@ -264,6 +264,8 @@ class GraphService:
         if name == "teams":
             groups = self._need(self.tenant.collection("groups"), ep, "")
             return _Target(groups, predicate=_is_team)
+        if name in ("mail_folders", "mail_folder", "mail_child_folders", "contact_folders", "contact_child_folders"):
+            return self._folders(ep, keys, parents, user_id or "", include_hidden)
         if name == "group_transitive_members":
             return _Target(self._transitive_members(ep, keys[0]), parent_ids=(keys[0],))
         if name in ("user_all_chat_messages", "user_all_chat_messages_delta"):
@@ -287,6 +289,42 @@ class GraphService:
         if ep.newest_first:
             coll = paging.ReversedCollection(coll)
         return _Target(coll, parent_ids=parents, user_id=user_id)
+
+    def _folders(self, ep: Endpoint, keys: tuple[str, ...], parents: tuple[str, ...], user_id: str,
+                 include_hidden: bool) -> _Target:
+        """Folder lists over the mailbox's whole folder collection: `/mailFolders` and `/contactFolders` are the
+        top level (folders whose parent is not itself listed: the mailbox root, or the default Contacts folder),
+        `childFolders` one folder's children. Hidden mail folders only with `includeHiddenFolders=true`."""
+        mail = ep.kind == "mailFolders"
+        coll = self._need(self.tenant.collection("mailFolders" if mail else "contactFolders", user_id), ep, keys[0])
+        show_hidden = include_hidden or not mail
+
+        def visible(record: Mapping[str, Any]) -> bool:
+            return show_hidden or not record.get("isHidden")
+
+        if ep.name in ("mail_folders", "contact_folders") or keys[1].lower() == "msgfolderroot":
+            listed = {str(r["id"]) for r in coll.iter_from(0)}
+
+            def top_level(record: Mapping[str, Any]) -> bool:
+                return visible(record) and str(record.get("parentFolderId")) not in listed
+
+            return _Target(coll, predicate=top_level, parent_ids=(user_id,), user_id=user_id)
+        folder_id = keys[1]
+        if mail and folder_id.lower() in WELL_KNOWN_MAIL_FOLDERS:
+            folder_id = self._well_known_folder(user_id, folder_id)
+        known = coll.get(folder_id) is not None or (
+            not mail and self.tenant.collection("folderContacts", user_id, folder_id) is not None)
+        if not known:
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        if ep.single:
+            record = coll.get(folder_id)
+            assert record is not None
+            return _Target(coll, record=record, parent_ids=(user_id,), user_id=user_id)
+
+        def child(record: Mapping[str, Any]) -> bool:
+            return visible(record) and record.get("parentFolderId") == folder_id
+
+        return _Target(coll, predicate=child, parent_ids=(user_id,), user_id=user_id)
 
     def _well_known_folder(self, user_id: str, name: str) -> str:
         """`mailFolders/inbox` etc.: Graph's well-known folder names resolve to the mailbox's folder id."""
@@ -333,7 +371,8 @@ class GraphService:
         self, req: GraphRequest, ep: Endpoint, keys: tuple[str, ...], opts: query.Options, roles: list[str],
         fault: FaultDecision,
     ) -> GraphResponse:
-        target = self._resolve(ep, keys)
+        include_hidden = any(k.lower() == "includehiddenfolders" and v.lower() == "true" for k, v in opts.extra.items())
+        target = self._resolve(ep, keys, include_hidden)
         hidden = permissions.hidden_properties(ep.name, roles)
         if ep.delta is not None:
             return serve_delta(self, req, ep, keys, opts, target.coll, target.parent_ids, hidden, fault)

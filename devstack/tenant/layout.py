@@ -39,21 +39,33 @@ MAIL_FOLDERS: tuple[tuple[str, str, int], ...] = (
     ("", "Projets 2026 — Équipe", 1),
 )
 _BLOCK = sum(n for _, _, n in MAIL_FOLDERS)
+# Child folders of the mailboxes that have a hierarchy: (parent folder index, displayName). Folder 9 sits in the
+# Inbox and holds folder 10 (a grandchild of the Inbox); folder 11 sits in the Archive.
+CHILD_MAIL_FOLDERS: tuple[tuple[int, str], ...] = ((0, "Clients"), (9, "Contrats 2025"), (5, "Newsletters"))
+# Messages per block of 20 in those mailboxes: the children take their share from the Inbox.
+NESTED_SHARES: tuple[int, ...] = (7, 1, 4, 1, 1, 1, 0, 0, 1, 2, 1, 1)
+assert sum(NESTED_SHARES) == _BLOCK and len(NESTED_SHARES) == len(MAIL_FOLDERS) + len(CHILD_MAIL_FOLDERS)
+
+Pattern = tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]
 
 
-def _build_pattern() -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
-    # Interleave folders so every block mixes them (inbox-heavy like a real mailbox).
+def _build_pattern(shares: tuple[int, ...], early_from: int | None = None) -> Pattern:
+    # Interleave folders so every block mixes them (inbox-heavy like a real mailbox). Folders from `early_from` on
+    # lead the block, so even a mailbox of a few messages has some in each child folder.
     slots: list[tuple[float, int]] = []
-    for folder, (_, _, n) in enumerate(MAIL_FOLDERS):
+    for folder, n in enumerate(shares):
+        lead = 0.05 if early_from is not None and folder >= early_from else 0.5
         for k in range(n):
-            slots.append(((k + 0.5) / n, folder))
+            slots.append(((k + lead) / n, folder))
     slots.sort()
     pattern = tuple(folder for _, folder in slots)
-    positions = tuple(tuple(r for r, f in enumerate(pattern) if f == folder) for folder in range(len(MAIL_FOLDERS)))
+    positions = tuple(tuple(r for r, f in enumerate(pattern) if f == folder) for folder in range(len(shares)))
     return pattern, positions
 
 
-PATTERN, FOLDER_POSITIONS = _build_pattern()
+FLAT: Pattern = _build_pattern(tuple(n for _, _, n in MAIL_FOLDERS))
+NESTED: Pattern = _build_pattern(NESTED_SHARES, early_from=len(MAIL_FOLDERS))
+PATTERN, FOLDER_POSITIONS = FLAT
 DEFAULT_CONTACT_FOLDER = 0
 
 
@@ -82,6 +94,9 @@ class Layout:
         self.display_name = "Contoso Demo"
         self.categories = self._assign_categories()
         self.mailbox_counts = self._assign_mailboxes()
+        self._nest_stride = max(1, sizes.users // sizes.mailboxes_with_child_folders) \
+            if sizes.mailboxes_with_child_folders else 0
+        self._nest_offset = number(seed, "mfnest") % self._nest_stride if self._nest_stride else 0
         # ids are hashed on every mention (members, senders, attendees): keep the recent ones (bounded memory)
         self.user_id = functools.lru_cache(maxsize=32768)(self._user_id)  # type: ignore[method-assign]
         self.group_id = functools.lru_cache(maxsize=8192)(self._group_id)  # type: ignore[method-assign]
@@ -160,31 +175,57 @@ class Layout:
     def is_licensed(self, i: int) -> bool:
         return self.categories[i] not in (GUEST, UNLICENSED)
 
-    # --- mail --------------------------------------------------------------------------------------------------
+    # --- mail ---------------------------------------------------------------------------------------------------
     def messages_in(self, user: int) -> int:
         return self.mailbox_counts[user]
 
+    def has_child_folders(self, user: int) -> bool:
+        """Every `stride`-th mailbox (a seeded offset) has the child folders of CHILD_MAIL_FOLDERS."""
+        stride = self._nest_stride
+        if not stride or user < self._nest_offset:
+            return False
+        k, r = divmod(user - self._nest_offset, stride)
+        return r == 0 and k < self.sizes.mailboxes_with_child_folders
+
+    def mail_folder_total(self, user: int | None) -> int:
+        """How many generated folders the mailbox has (created users get the top-level ones)."""
+        nested = user is not None and self.has_child_folders(user)
+        return len(MAIL_FOLDERS) + (len(CHILD_MAIL_FOLDERS) if nested else 0)
+
     @staticmethod
-    def folder_of(index: int) -> int:
-        return PATTERN[index % _BLOCK]
+    def mail_folder_parent(folder: int) -> int | None:
+        """The parent folder's index, None for a top-level folder (a child of the mailbox root)."""
+        return None if folder < len(MAIL_FOLDERS) else CHILD_MAIL_FOLDERS[folder - len(MAIL_FOLDERS)][0]
+
+    def mail_folder_children(self, user: int | None, folder: int) -> int:
+        return sum(1 for f in range(len(MAIL_FOLDERS), self.mail_folder_total(user))
+                   if self.mail_folder_parent(f) == folder)
+
+    def _pattern(self, user: int) -> Pattern:
+        return NESTED if self.has_child_folders(user) else FLAT
+
+    def folder_of(self, user: int, index: int) -> int:
+        return self._pattern(user)[0][index % _BLOCK]
 
     def folder_count(self, user: int, folder: int) -> int:
         total = self.mailbox_counts[user]
         full, rem = divmod(total, _BLOCK)
-        positions = FOLDER_POSITIONS[folder]
+        all_positions = self._pattern(user)[1]
+        if folder >= len(all_positions):
+            return 0
+        positions = all_positions[folder]
         return full * len(positions) + sum(1 for r in positions if r < rem)
 
-    @staticmethod
-    def folder_to_global(folder: int, k: int) -> int:
-        positions = FOLDER_POSITIONS[folder]
+    def folder_to_global(self, user: int, folder: int, k: int) -> int:
+        positions = self._pattern(user)[1][folder]
         block, pos = divmod(k, len(positions))
         return block * _BLOCK + positions[pos]
 
-    @staticmethod
-    def global_to_folder(index: int) -> tuple[int, int]:
+    def global_to_folder(self, user: int, index: int) -> tuple[int, int]:
+        pattern, all_positions = self._pattern(user)
         block, r = divmod(index, _BLOCK)
-        folder = PATTERN[r]
-        positions = FOLDER_POSITIONS[folder]
+        folder = pattern[r]
+        positions = all_positions[folder]
         return folder, block * len(positions) + positions.index(r)
 
     def contact_folder_count(self) -> int:

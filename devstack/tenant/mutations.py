@@ -192,6 +192,8 @@ class Planner:
             raise ValueError("moving an Outlook item changes its id: delete it and create it in the new folder")
         if kind in ("groupMembers", "groupOwners", "teamMembers", "directoryRoleMembers"):
             raise ValueError(f"{kind} are references: update the user/group itself, or use add_member/remove_member")
+        if kind in ("mailFolders", "contactFolders") and "parentFolderId" in patch:
+            self._check_folder_move(kind, family[1], current, str(patch["parentFolderId"]))
         record = {k: v for k, v in current.items() if not (k.startswith("@odata.") and k != "@odata.etag")}
         record.update(patch)
         for name in MODIFIED_FIELDS.get(BASE_KIND.get(kind, kind), ()):
@@ -216,6 +218,9 @@ class Planner:
             self.hide(family, item_id, soft=True)
             self.change(family, "soft_deleted", item_id, None)
             return
+        if kind in ("mailFolders", "contactFolders"):
+            self._delete_folder(kind, family[1], current)
+            return
         self.hide(family, item_id, soft=False)
         if kind == "driveItems":
             for child in _descendants(self.t, parents[0], current):
@@ -224,6 +229,41 @@ class Planner:
             self.change(family, "deleted", item_id, current)
         else:
             self.change(family, "deleted", item_id, current if family[0] in ("messages", "contacts") else None)
+
+    def _folder_tree(self, kind: str, user_id: str, top: Record) -> list[Record]:
+        """`top` and every folder below it, parents before children."""
+        view = self.t.collection(kind, user_id)
+        folders = list(view.iter_from(0)) if view is not None else []
+        tree = [top]
+        for node in tree:  # grows while it is walked: breadth first
+            tree.extend(f for f in folders if f.get("parentFolderId") == node["id"])
+        return tree
+
+    def _check_folder_move(self, kind: str, user_id: str, current: Record, parent: str) -> None:
+        from devstack.tenant.templates import mail_root_id
+
+        if parent == current.get("parentFolderId"):
+            return
+        view = self.t.collection(kind, user_id)
+        top_level = mail_root_id(self.t, user_id) if kind == "mailFolders" else \
+            ids.outlook_id(self.t.seed, "contactFolder", user_id, 0, 0)
+        if parent != top_level and (view is None or view.get(parent) is None):
+            raise ValueError(f"parentFolderId {parent!r} is not a folder of user {user_id!r}")
+        if parent in {f["id"] for f in self._folder_tree(kind, user_id, current)}:
+            raise ValueError("a folder cannot move into itself or one of its own child folders")
+
+    def _delete_folder(self, kind: str, user_id: str, top: Record) -> None:
+        """Deleting a folder deletes its items and its child folders with theirs (each reported as deleted)."""
+        items_kind = "folderMessages" if kind == "mailFolders" else "folderContacts"
+        folder_family = self.t.family_key(kind, (user_id,))
+        for folder in reversed(self._folder_tree(kind, user_id, top)):  # children first, as Exchange empties them
+            items = self.t.collection(items_kind, user_id, folder["id"])
+            for item in list(items.iter_from(0)) if items is not None else []:
+                item_family = self.t.family_key(items_kind, (user_id, folder["id"]))
+                self.hide(item_family, item["id"], soft=False)
+                self.change(item_family, "deleted", item["id"], item)
+            self.hide(folder_family, folder["id"], soft=False)
+            self.change(folder_family, "deleted", folder["id"], None)
 
     def restore(self, kind: str, family: FamilyKey, item_id: str, soft: bool | None, record: Record | None) -> Record:
         if kind not in DIRECTORY_KINDS:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from devstack.tenant import ids, vocab
-from devstack.tenant.layout import MAIL_FOLDERS, Layout
+from devstack.tenant.layout import CHILD_MAIL_FOLDERS, MAIL_FOLDERS, Layout
 from devstack.tenant.people import email, person
 from devstack.tenant.rng import digest, iso, local7, rng, spread
 
@@ -44,14 +44,19 @@ class Outlook:
         return _folder_id(self.seed, "mailFolder", user_id, folder)
 
     def mail_folder(self, user_id: str, u: int | None, folder: int) -> Record:
-        total = self.layout.folder_count(u, folder) if u is not None else 0
-        well_known, name, _ = MAIL_FOLDERS[folder]
+        lay = self.layout
+        total = lay.folder_count(u, folder) if u is not None else 0
+        if folder < len(MAIL_FOLDERS):
+            well_known, name, _ = MAIL_FOLDERS[folder]
+        else:
+            well_known, name = "", CHILD_MAIL_FOLDERS[folder - len(MAIL_FOLDERS)][1]
+        parent = lay.mail_folder_parent(folder)
         unread = 0 if well_known in ("sentitems", "drafts", "outbox") else total // 7
         return {
             "id": self.mail_folder_id(user_id, folder),
             "displayName": name,
-            "parentFolderId": self.mail_folder_id(user_id, ROOT_FOLDER),
-            "childFolderCount": 0,
+            "parentFolderId": self.mail_folder_id(user_id, ROOT_FOLDER if parent is None else parent),
+            "childFolderCount": lay.mail_folder_children(u, folder),
             "unreadItemCount": unread,
             "totalItemCount": total,
             "isHidden": False,
@@ -75,8 +80,8 @@ class Outlook:
         owner = person(lay, u)
         n = lay.messages_in(u)
         r = rng(self.seed, "msg", u, i)
-        folder = lay.folder_of(i)
-        well_known = MAIL_FOLDERS[folder][0]
+        folder = lay.folder_of(u, i)
+        well_known = MAIL_FOLDERS[folder][0] if folder < len(MAIL_FOLDERS) else ""
         received = spread(lay.anchor - timedelta(days=365), lay.anchor, i, n, r.random())
         sent = received - timedelta(seconds=r.randrange(1, 90))
         users = lay.sizes.users

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from devstack.tenant import ids
 from devstack.tenant.files import Files
-from devstack.tenant.layout import DEFAULT_CONTACT_FOLDER, MAIL_FOLDERS, ChatRef
+from devstack.tenant.layout import DEFAULT_CONTACT_FOLDER, ChatRef
 from devstack.tenant.logs import Logs
 from devstack.tenant.model import Record
 from devstack.tenant.outlook import Outlook
@@ -76,20 +76,36 @@ class Wiring:
         exists, u = self._user(parents[0])
         if not exists:
             return None
-        return ListSource([self.outlook.mail_folder(parents[0], u, f) for f in range(len(MAIL_FOLDERS))])
+        # every folder of the mailbox, nested ones included (Graph's mailFolders/delta view); the list endpoints pick
+        # the top level or one folder's children by parentFolderId
+        return ListSource([self.outlook.mail_folder(parents[0], u, f) for f in range(self.lay.mail_folder_total(u))])
 
     def mail_folder_renderer(self, parents: tuple[str, ...]) -> Callable[[Record], Record]:
-        """Folder counts follow the folder's current content (creations and deletions included)."""
+        """Folder counts follow the mailbox's current state: messages created and deleted, folders added, moved
+        and deleted."""
         user_id = parents[0]
+        store = self.t.overlay.store(("mailFolders", user_id))
+        children: dict[str, int] | None = None
+        if store.version:  # the hierarchy was changed: count children from the current folders
+            raw = self.mail_folders(parents)
+            if raw is not None:
+                view = View("mailFolders", raw, self.t.overlay, ("mailFolders", user_id), ("mailFolders", user_id))
+                children = {}
+                for folder in view.iter_from(0):
+                    parent = str(folder.get("parentFolderId"))
+                    children[parent] = children.get(parent, 0) + 1
 
         def render(record: Record) -> Record:
+            out = record
+            if children is not None and children.get(record["id"], 0) != record.get("childFolderCount"):
+                out = {**out, "childFolderCount": children.get(record["id"], 0)}
             view = self._folder_view(user_id, record["id"])
             if view is None:
-                return record
+                return out
             total = view.count()
             if total == record.get("totalItemCount"):
-                return record
-            return {**record, "totalItemCount": total, "unreadItemCount": min(record["unreadItemCount"], total)}
+                return out
+            return {**out, "totalItemCount": total, "unreadItemCount": min(record["unreadItemCount"], total)}
 
         return render
 
@@ -115,7 +131,7 @@ class Wiring:
             if parsed is None or parsed[0] != "message" or parsed[1] != user_id:
                 return None
             _, _, folder, i = parsed
-            return i if lay.folder_of(i) == folder else None
+            return i if lay.folder_of(base_u, i) == folder else None
 
         return IndexSource(lay.messages_in(base_u), lambda i: outlook.message(base_u, i), locate)
 
@@ -124,7 +140,7 @@ class Wiring:
         u = lay.user_index(user_id)
         parsed = ids.outlook_parse(self.seed, folder_id)
         base_folder = parsed is not None and parsed[0] == "mailFolder" and parsed[1] == user_id and \
-            parsed[2] < len(MAIL_FOLDERS)
+            parsed[2] < self.lay.mail_folder_total(u)
         if not base_folder:
             store = self.t.overlay.store(("mailFolders", user_id))
             return EMPTY if folder_id in store.created_set and folder_id not in store.hidden else None
@@ -137,12 +153,12 @@ class Wiring:
             found = ids.outlook_parse(self.seed, item_id)
             if found is None or found[0] != "message" or found[1] != user_id or found[2] != folder:
                 return None
-            f, k = lay.global_to_folder(found[3])
+            f, k = lay.global_to_folder(base_u, found[3])
             return k if f == folder else None
 
         base_u = u
         return IndexSource(lay.folder_count(base_u, folder),
-                           lambda k: outlook.message(base_u, lay.folder_to_global(folder, k)), locate)
+                           lambda k: outlook.message(base_u, lay.folder_to_global(base_u, folder, k)), locate)
 
     def folder_messages(self, parents: tuple[str, ...]) -> Source | None:
         user_id, folder_id = parents

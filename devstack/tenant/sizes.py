@@ -10,6 +10,9 @@ from typing import Any
 class TenantSizes:
     """Sizes of every collection; part of a tenant's identity (same seed + sizes -> same bytes).
 
+    `mailboxes_with_child_folders` mailboxes (spread evenly, seeded) have child folders and a grandchild holding part
+    of their messages; 0 keeps every mailbox flat (and is left out of `to_json`, so older state dirs still match).
+
     `messages_per_mailbox` is a mean: the total is `users * messages_per_mailbox` spread over the users that have a
     mailbox. `mailbox_skew` is the sigma of a log-normal weight per mailbox: 0 gives equal mailboxes, 2.5 gives
     "most mailboxes hold a handful of messages, a few hold tens of thousands".
@@ -37,6 +40,7 @@ class TenantSizes:
     directory_roles: int = 6
     members_per_role: int = 2
     conditional_access_policies: int = 8
+    mailboxes_with_child_folders: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -65,7 +69,10 @@ class TenantSizes:
         return self.users * self.messages_per_mailbox
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not data["mailboxes_with_child_folders"]:
+            del data["mailboxes_with_child_folders"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TenantSizes:

@@ -219,12 +219,37 @@ def _app(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, give
 
 
 def _contact_folder(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
-    """POST /users/{id}/contactFolders creates a child of that user's default Contacts folder."""
-    record["parentFolderId"] = ids.outlook_id(t.seed, "contactFolder", parents[0], 0, 0)
+    """POST /users/{id}/contactFolders creates a child of that user's default Contacts folder; a given
+    parentFolderId of another contact folder makes a child folder of that one (POST .../childFolders)."""
+    default = ids.outlook_id(t.seed, "contactFolder", parents[0], 0, 0)
+    parent = given.get("parentFolderId") or default
+    folders = t.collection("contactFolders", parents[0])
+    if parent != default and (folders is None or folders.get(parent) is None):
+        raise ValueError(f"parentFolderId {parent!r} is not a contact folder of user {parents[0]!r}")
+    record["parentFolderId"] = parent
+
+
+def mail_root_id(t: DemoTenant, user_id: str) -> str:
+    """The id of the mailbox root (msgfolderroot): the parentFolderId of every top-level folder."""
+    from devstack.tenant.outlook import ROOT_FOLDER
+
+    return ids.outlook_id(t.seed, "mailFolder", user_id, ROOT_FOLDER, 0)
+
+
+def _mail_folder(t: DemoTenant, record: Record, parents: tuple[str, ...], seq: int, given: dict[str, Any]) -> None:
+    """POST /users/{id}/mailFolders makes a top-level folder; a parentFolderId (POST .../childFolders) a child.
+    A new folder is empty."""
+    root = mail_root_id(t, parents[0])
+    parent = given.get("parentFolderId") or root
+    folders = t.collection("mailFolders", parents[0])
+    if parent != root and (folders is None or folders.get(parent) is None):
+        raise ValueError(f"parentFolderId {parent!r} is not a mail folder of user {parents[0]!r}")
+    record.update({"parentFolderId": parent, "childFolderCount": 0, "unreadItemCount": 0, "totalItemCount": 0,
+                   "isHidden": bool(given.get("isHidden", False))})
 
 
 FIXUPS.update({
-    "contactFolders": _contact_folder,
+    "contactFolders": _contact_folder, "mailFolders": _mail_folder,
     "messages": _outlook_item, "contacts": _outlook_item, "events": _event, "driveItems": _drive_item,
     "chatMessages": _chat_message, "users": _user, "groups": _group, "applications": _app,
     "servicePrincipals": _app,
