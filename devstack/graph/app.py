@@ -123,7 +123,7 @@ async def _batch(service: GraphService, request: web.Request, req: GraphRequest)
         service.counters.record(result.endpoint, result.status, result.throttle_scope, batch_item=True)
         return result
 
-    return await batch.run(req, items, handle, service.settings.faults.seed)
+    return await batch.run(req, items, handle, service.settings.faults.seed, service.mailbox_key)
 
 
 async def _beta(request: web.Request) -> web.StreamResponse:

@@ -71,15 +71,21 @@ def validate(body: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _mailbox(path: str) -> str | None:
+def _mailbox(path: str, mailbox_key: Callable[[str], str]) -> str | None:
     try:
         ep, keys = endpoints.match(endpoints.split_path(path))
     except endpoints.RouteError:
         return None
-    return keys[0].lower() if ep.family == "outlook" and keys else None
+    return mailbox_key(keys[0]) if ep.family == "outlook" and keys else None
 
 
-async def run(outer: GraphRequest, items: list[dict[str, Any]], handle: ItemHandler, seed: int) -> GraphResponse:
+def _lower(key: str) -> str:
+    return key.lower()
+
+
+async def run(outer: GraphRequest, items: list[dict[str, Any]], handle: ItemHandler, seed: int,
+              mailbox_key: Callable[[str], str] = _lower) -> GraphResponse:
+    """`mailbox_key` maps the user segment of an Outlook URL (id or userPrincipalName) to one key per mailbox."""
     results: dict[str, GraphResponse] = {}
     done: dict[str, asyncio.Event] = {str(i["id"]).lower(): asyncio.Event() for i in items}
     mailbox_gates: dict[str, asyncio.Semaphore] = {}
@@ -105,7 +111,7 @@ async def run(outer: GraphRequest, items: list[dict[str, Any]], handle: ItemHand
                     headers[name] = outer.headers[name]
             inner = GraphRequest(str(item["method"]).upper(), path, parse_query_string(qs), headers, outer.base_url,
                                  body=item.get("body"))
-            mailbox = _mailbox(path)
+            mailbox = _mailbox(path, mailbox_key)
             if mailbox is not None:
                 gate = mailbox_gates.setdefault(mailbox, asyncio.Semaphore(4))
                 async with gate:

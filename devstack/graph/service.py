@@ -85,6 +85,13 @@ class GraphService:
         user_id = self._upn_index.get(key.lower())
         return users.get(user_id) if user_id else None
 
+    def mailbox_key(self, user_key: str) -> str:
+        """One throttling key per mailbox, whether a URL names it by id or by userPrincipalName."""
+        if "@" not in user_key:  # an id: already the key (no record generated on this hot path)
+            return user_key.lower()
+        user = self.resolve_user(user_key)
+        return str(user["id"]).lower() if user is not None else user_key.lower()
+
     # --- pipeline ---------------------------------------------------------------------------------------------
     async def handle(self, req: GraphRequest, fault: FaultDecision = NO_FAULT) -> GraphResponse:
         try:
@@ -193,7 +200,7 @@ class GraphService:
             cost = directory_cost(ep.cost, select=opts.select is not None, top=opts.top, expand=bool(opts.expand))
             return ThrottleRequest(app_id, tenant_id, "directory", cost=cost)
         if ep.family == "outlook":
-            return ThrottleRequest(app_id, tenant_id, "outlook", mailbox=keys[0].lower())
+            return ThrottleRequest(app_id, tenant_id, "outlook", mailbox=self.mailbox_key(keys[0]))
         if ep.family == "teams":
             return ThrottleRequest(app_id, tenant_id, "teams", teams_class=ep.teams_resource,
                                    resource_id=keys[0].lower() if keys else None)

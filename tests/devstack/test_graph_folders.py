@@ -282,3 +282,81 @@ async def test_users_delta_id_filter_scopes_later_rounds(graph: GraphHarness) ->
                 {"op": "delete", "kind": "users", "id": users[3]})
     changes, _ = await round_from(graph, link)
     assert changes == [{"id": users[1], "jobTitle": "In scope"}]
+
+
+# --- $batch: links of earlier answers, given back relative to the version root -------------------------------------
+def relative(graph: GraphHarness, link: str) -> str:
+    prefix = f"{graph.base}/v1.0"
+    assert link.startswith(prefix + "/")
+    return link[len(prefix):]
+
+
+async def batch_one(graph: GraphHarness, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": "1", "method": "GET", "url": url}
+    if headers:
+        item["headers"] = headers
+    reply = await graph.request("POST", "/$batch", body={"requests": [item]})
+    assert reply.status == 200, reply.raw[:300]
+    response: dict[str, Any] = reply.json["responses"][0]
+    return response
+
+
+async def test_batch_follows_relative_next_and_delta_links(graph: GraphHarness) -> None:
+    user = nested_user(graph)
+    child = by_name(graph.records("mailFolders", user))["Clients"]
+    url: str | None = f"/users/{user}/mailFolders/{q(child['id'])}/messages/delta"
+    seen: list[str] = []
+    delta_link = ""
+    pages = 0
+    while url:
+        inner = await batch_one(graph, url, {"Prefer": "odata.maxpagesize=1"})
+        assert inner["status"] == 200, inner
+        pages += 1
+        seen += [m["id"] for m in inner["body"]["value"]]
+        next_link = inner["body"].get("@odata.nextLink")
+        url = relative(graph, next_link) if next_link else None
+        delta_link = inner["body"].get("@odata.deltaLink", delta_link)
+    assert seen == graph.ids("folderMessages", user, child["id"]) and pages >= 2
+    assert "$deltatoken=" in delta_link
+    victim = seen[0]
+    await apply(graph, {"op": "delete", "kind": "folderMessages", "parents": [user, child["id"]], "id": victim})
+    inner = await batch_one(graph, relative(graph, delta_link))
+    assert inner["status"] == 200 and inner["body"]["value"] == [
+        {"@odata.type": "#microsoft.graph.message", "id": victim, "@removed": {"reason": "deleted"}}]
+    # Directory skiptoken links and folder delta links work the same way.
+    users = await batch_one(graph, "/users?$top=100&$select=id")
+    more = await batch_one(graph, relative(graph, users["body"]["@odata.nextLink"]))
+    assert more["status"] == 200 and [u["id"] for u in users["body"]["value"] + more["body"]["value"]] == \
+        graph.ids("users")[:200]
+    folders = await batch_one(graph, f"/users/{user}/mailFolders/delta", {"Prefer": "odata.maxpagesize=5"})
+    rest = await batch_one(graph, relative(graph, folders["body"]["@odata.nextLink"]))
+    assert rest["status"] == 200 and len(rest["body"]["value"]) == 5
+
+
+async def test_batch_answers_expired_delta_links_with_410(graph: GraphHarness) -> None:
+    user = nested_user(graph)
+    _, link = await round_from(graph, f"/users/{user}/mailFolders/delta")
+    await graph.admin("POST", "/delta/expire", {"kind": "mailFolders", "parent_ids": [user]})
+    inner = await batch_one(graph, relative(graph, link))
+    assert inner["status"] == 410 and inner["body"]["error"]["code"] == "syncStateNotFound"
+    assert inner["headers"]["Location"].startswith(f"{graph.base}/v1.0/users/{user}/mailFolders/delta")
+
+
+async def test_batch_limits_a_mailbox_to_four_items_however_it_is_named(graph: GraphHarness) -> None:
+    user = nested_user(graph)
+    other = nested_user(graph)
+    upn = graph.records("users")[graph.ids("users").index(user)]["userPrincipalName"]
+    folders = graph.ids("mailFolders", user)
+    await graph.admin("POST", "/counters/reset")
+    await graph.admin("PATCH", "/settings", {"faults": {"latency_ms": 120, "path_prefix": "/users/"}})
+    try:
+        requests = [{"id": f"a{i}", "method": "GET",
+                     "url": f"/users/{user if i % 2 else upn}/mailFolders/{q(f)}/messages/delta"}
+                    for i, f in enumerate(folders[:8])]
+        requests += [{"id": f"b{i}", "method": "GET", "url": f"/users/{other}/mailFolders/delta"} for i in range(6)]
+        reply = await graph.request("POST", "/$batch", body={"requests": requests})
+    finally:
+        await graph.admin("PATCH", "/settings", {"faults": {"latency_ms": 0, "path_prefix": ""}})
+    assert reply.status == 200 and all(r["status"] == 200 for r in reply.json["responses"])
+    counters = await graph.admin("GET", "/counters")
+    assert counters["outlook_max_concurrent"] == {user.lower(): 4, other.lower(): 4}
