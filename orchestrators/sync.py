@@ -21,7 +21,7 @@ from typing import Any, NotRequired, TypedDict
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TaskState
 
-from orchestrators import names, reruns
+from orchestrators import names, replayspeed, reruns
 from orchestrators import progress as pg
 from orchestrators.plan import ParentGroup, SyncPlan, group_label, partitions_of, stream_label
 from shared.contracts import ManifestSummary, ParentListing, PartitionResult, RunInfo
@@ -29,6 +29,7 @@ from shared.contracts import ManifestSummary, ParentListing, PartitionResult, Ru
 Step = Generator[TaskBase, Any, Any]
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
+replayspeed.install()  # every replay of these orchestrators parses its history's timestamps
 
 # Durable retries are for crashed or timed-out activities; Graph 429/5xx are retried inside the engine.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
