@@ -360,3 +360,15 @@ async def test_batch_limits_a_mailbox_to_four_items_however_it_is_named(graph: G
     assert reply.status == 200 and all(r["status"] == 200 for r in reply.json["responses"])
     counters = await graph.admin("GET", "/counters")
     assert counters["outlook_max_concurrent"] == {user.lower(): 4, other.lower(): 4}
+
+
+async def test_id_filter_takes_many_ids(graph: GraphHarness) -> None:
+    groups = graph.ids("groups")
+    wanted = groups[:25]
+    flt = quote(" or ".join(f"id eq '{g}'" for g in wanted))
+    items, link = await round_from(graph, f"/groups/delta?$filter={flt}&$select=displayName")
+    assert [g["id"] for g in items] == [g for g in groups if g in set(wanted)]
+    await apply(graph, {"op": "update", "kind": "groups", "id": groups[-1], "patch": {"displayName": "Outside"}},
+                {"op": "update", "kind": "groups", "id": wanted[-1], "patch": {"displayName": "Inside"}})
+    changes, _ = await round_from(graph, link)
+    assert changes == [{"id": wanted[-1], "displayName": "Inside"}]
