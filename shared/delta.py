@@ -26,8 +26,9 @@ class IncrementalPlan:
     """How one stream reads incrementally.
 
     - `delta`: one delta query per partition (`path` is the delta path, `{parent}` filled with the parent id).
-    - `folders`: a per-user partition lists the user's folders (`folders_path`) and keeps one delta cursor per
-      folder (`path` takes `{parent}` and `{folder}`): Outlook offers message and contact delta per folder only.
+    - `folders`: a per-user partition (a mailbox) keeps one delta cursor per folder (`path` takes `{parent}` and
+      `{folder}`; Outlook offers message and contact delta per folder only) plus one for the folder hierarchy
+      (`folders_path`, a delta of the whole tree, nested folders included): see `shared.mailbox_plan`.
     - `members`: group membership through `groups/delta` filtered to one group (`members@delta`).
     - `window`: append-only logs read by timestamp with a stored watermark and an overlap for late records.
     """
@@ -36,9 +37,9 @@ class IncrementalPlan:
     path: str = ""
     folders_path: str = ""
     default_folder_path: str = ""
-    """When set, `folders_path` lists only the child folders of a default folder that must be read too: Graph's
-    `/contactFolders` omits the default Contacts folder, whose id is the children's `parentFolderId`, or (with no
-    child folders) the `parentFolderId` of an item of this path (`/contacts` = the default folder's items)."""
+    """When set, `folders_path` reports only the child folders of a default folder that must be read too: Graph's
+    contact folder listings omit the default Contacts folder, whose id is the children's `parentFolderId`, or (with
+    no child folders) the `parentFolderId` of an item of this path (`/contacts` = the default folder's items)."""
     outlook: bool = False
     """Outlook delta pages are sized with `Prefer: odata.maxpagesize`, not `$top`."""
     select: bool = True
@@ -56,9 +57,9 @@ PLANS: dict[str, IncrementalPlan] = {
     "directory_roles": IncrementalPlan("delta", "/directoryRoles/delta"),
     "group_member": IncrementalPlan("members", "/groups/delta"),
     "mail_messages": IncrementalPlan("folders", "/users/{parent}/mailFolders/{folder}/messages/delta",
-                                     folders_path="/users/{parent}/mailFolders", outlook=True),
+                                     folders_path="/users/{parent}/mailFolders/delta", outlook=True),
     "contacts": IncrementalPlan("folders", "/users/{parent}/contactFolders/{folder}/contacts/delta",
-                                folders_path="/users/{parent}/contactFolders",
+                                folders_path="/users/{parent}/contactFolders/delta",
                                 default_folder_path="/users/{parent}/contacts", outlook=True),
     "calendar_events": IncrementalPlan("delta", "/users/{parent}/calendarView/delta", outlook=True, select=False,
                                        calendar_window=True),

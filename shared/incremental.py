@@ -8,18 +8,20 @@ snapshot; the result says so.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from shared import delta as rules
+from shared import mailbox_plan as mbx
 from shared import windows
 from shared.config import Settings
 from shared.contracts import PartitionKind, PartitionResult, RunInfo
 from shared.delta import IncrementalPlan
 from shared.graph import Action, GraphRequestError, RequestStats
+from shared.graph.batch import BatchReader, Get, Outcome
 from shared.graph.client import Page
 from shared.graph.query import encode_query, odata_time, select_columns
 from shared.runtime import Engine
@@ -60,6 +62,8 @@ class Incremental:
     partial_error: GraphRequestError | None = None
     new: Checkpoint | None = None
     _stats: RequestStats = field(default_factory=RequestStats)
+    _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Folders of one mailbox are read concurrently; their pages reach the writer one at a time."""
 
     # --- public ----------------------------------------------------------------------------------------------
     async def copy(self, writer: BlockBlobJsonlWriter, stats: RequestStats) -> None:
@@ -122,19 +126,24 @@ class Incremental:
         """Follow one round to its deltaLink, writing change records; returns the deltaLink."""
         delta_link: str | None = None
         async for page in self._pages(start, stored=stored):
-            out = []
-            for record in page.records:
-                shaped = rules.change_record(record)
-                if shaped is None:
-                    continue
-                if self._out_of_view(shaped):
-                    shaped = rules.deletion(shaped["id"], "outsideWindow")
-                if not changes and shaped[rules.CHANGE] == "deleted":
-                    continue  # a snapshot holds what exists; a removal inside it says nothing to a consumer
-                out.append(shaped)
-            await writer.write(shaper.jsonl(out), len(out))
+            await self._emit(writer, shaper, page.records, changes)
             delta_link = page.delta_link or delta_link
         return delta_link
+
+    async def _emit(self, writer: BlockBlobJsonlWriter, shaper: RecordShaper, records: list[dict[str, Any]],
+                    changes: bool) -> None:
+        out = []
+        for record in records:
+            shaped = rules.change_record(record)
+            if shaped is None:
+                continue
+            if self._out_of_view(shaped):
+                shaped = rules.deletion(shaped["id"], "outsideWindow")
+            if not changes and shaped[rules.CHANGE] == "deleted":
+                continue  # a snapshot holds what exists; a removal inside it says nothing to a consumer
+            out.append(shaped)
+        async with self._write_lock:
+            await writer.write(shaper.jsonl(out), len(out))
 
     def _out_of_view(self, shaped: dict[str, Any]) -> bool:
         window = self.query.get("window")
@@ -169,19 +178,7 @@ class Incremental:
             await self._members(writer, shaper, usable)
             return
         if self.plan.mode == "folders":
-            folders = await self._folders()
-            old = usable.cursors if usable is not None else {}
-            if usable is not None and not set(old) <= set(folders):
-                # A folder vanished: its items can no longer be reported as deleted one by one, so the
-                # partition is re-read as a whole and consumers replace it.
-                raise _Resync("FolderRemoved")
-            for folder in folders:
-                link = old.get(folder)
-                start = link or self._initial_url(folder)
-                found = await self._round(writer, shaper, start, stored=link is not None,
-                                          changes=link is not None)
-                if found:
-                    self.new.cursors[folder] = found
+            await self._mailbox(writer, shaper, usable)
             return
         link = usable.cursors.get(WHOLE) if usable is not None else None
         found = await self._round(writer, shaper, link or self._initial_url(None), stored=link is not None,
@@ -189,35 +186,111 @@ class Incremental:
         if found:
             self.new.cursors[WHOLE] = found
 
-    async def _folders(self) -> list[str]:
-        """The folders to read: the listed ones, preceded by the default folder when the listing omits it."""
-        assert self.parent_id is not None
-        parent = quote_segment(self.parent_id)
-        fields = "id,parentFolderId" if self.plan.default_folder_path else "id"
-        listed = await self._list(self.plan.folders_path.replace("{parent}", parent),
-                                  [("$select", fields), ("$top", "100")], whole=True)
-        found = [r["id"] for r in listed if isinstance(r.get("id"), str)]
-        if self.plan.default_folder_path:
-            defaults = rules.default_folder_ids(listed)
-            if not listed:  # no child folders: the default folder's id is known from one of its items
-                items = await self._list(self.plan.default_folder_path.replace("{parent}", parent),
-                                         [("$select", "id,parentFolderId"), ("$top", "1")], whole=False)
-                defaults = rules.default_folder_ids(items)
-            found = defaults + found
-        return list(dict.fromkeys(found))
+    # --- mailbox partitions: every folder of the hierarchy, one batch per round ----------------------------------
+    async def _mailbox(self, writer: BlockBlobJsonlWriter, shaper: RecordShaper, usable: Checkpoint | None) -> None:
+        """One `$batch` for the hierarchy check plus every stored folder deltaLink (a first read: the hierarchy,
+        then one batch with every folder's first page); folders with more pages continue on their nextLinks, up to
+        four at once (Outlook's per-mailbox limit, which the client's mailbox limiter enforces). A removed folder
+        resyncs the partition: its items can no longer be reported as deleted one by one."""
+        assert self.new is not None and self.parent_id is not None
+        reader = BatchReader(self.engine.graph, self.settings.graph_root, self.run["tenant_id"], self.spec,
+                             parent_scoped=True, stats=self._stats)
+        stored_hierarchy = usable.cursors.get(mbx.HIERARCHY) if usable is not None else None
+        if usable is not None and stored_hierarchy is None:
+            raise _Resync("FolderHierarchyUnknown")
+        old = mbx.folder_cursors(usable.cursors) if usable is not None else {}
+        default_folder = bool(self.plan.default_folder_path)
+        gets = [Get(mbx.HIERARCHY, stored_hierarchy or self._hierarchy_url())]
+        if default_folder and not old:
+            gets.append(Get(mbx.PROBE, self._probe_url()))
+        gets += [Get(folder, link, self._headers()) for folder, link in old.items()]
+        outcomes = await reader.get_many(gets)
+        records, hierarchy_link = await self._hierarchy(outcomes[mbx.HIERARCHY], stored=stored_hierarchy is not None)
+        hierarchy = mbx.read_hierarchy(records)
+        probe: list[str] = []
+        if mbx.PROBE in outcomes:
+            probe = mbx.default_from_items(mbx.page_body(self._ok(outcomes[mbx.PROBE], stored=False)).records)
+        if usable is None:
+            fresh = mbx.snapshot_folders(hierarchy, probe, default_folder=default_folder)
+        else:
+            change = mbx.diff(old, hierarchy, probe, default_folder=default_folder)
+            if change.removed:
+                raise _Resync("FolderRemoved")
+            fresh = change.added
+        follow: list[tuple[str, str, bool, bool]] = []
+        for folder in old:
+            follow += await self._first_page(writer, shaper, folder, outcomes[folder], stored=True)
+        if fresh:
+            firsts = await reader.get_many([Get(f, self._initial_url(f), self._headers()) for f in fresh])
+            for folder in fresh:
+                follow += await self._first_page(writer, shaper, folder, firsts[folder], stored=False)
+        await self._follow(writer, shaper, follow)
+        if hierarchy_link:
+            self.new.cursors[mbx.HIERARCHY] = hierarchy_link
 
-    async def _list(self, path: str, params: list[tuple[str, str]], *, whole: bool) -> list[dict[str, Any]]:
-        """Records of a plain listing: every page, or only the first when `whole` is false."""
-        url = f"{self.settings.graph_root}{path}?{encode_query(params)}"
-        out: list[dict[str, Any]] = []
-        pages = cast(AsyncGenerator[Page, None], self.engine.graph.pages(
-            url, self.run["tenant_id"], spec=self.spec, parent_scoped=True, stats=self._stats))
-        async with aclosing(pages):  # stopping after one page cancels the prefetch of the next one now
-            async for page in pages:
-                out += [r for r in page.records if isinstance(r, dict)]
-                if not whole:
-                    break
-        return out
+    def _hierarchy_url(self) -> str:
+        assert self.parent_id is not None
+        path = self.plan.folders_path.replace("{parent}", quote_segment(self.parent_id))
+        return f"{self.settings.graph_root}{path}?{encode_query([('$select', 'id,parentFolderId')])}"
+
+    def _probe_url(self) -> str:
+        """The default folder's items, one of them: its `parentFolderId` names the folder the listing omits."""
+        assert self.parent_id is not None
+        path = self.plan.default_folder_path.replace("{parent}", quote_segment(self.parent_id))
+        return f"{self.settings.graph_root}{path}?{encode_query([('$select', 'id,parentFolderId'), ('$top', '1')])}"
+
+    def _ok(self, outcome: Outcome, *, stored: bool) -> dict[str, Any]:
+        """A batch item's body; its error raised as a lone GET's would be (a resync code on a stored link
+        restarts only this partition)."""
+        if isinstance(outcome, GraphRequestError):
+            code = _resync_code(outcome)
+            if code is not None and stored:
+                raise _Resync(code)
+            raise outcome
+        return outcome
+
+    async def _hierarchy(self, outcome: Outcome, *, stored: bool) -> tuple[list[dict[str, Any]], str | None]:
+        """Every folder record of a hierarchy round (its nextLinks followed) and the round's deltaLink."""
+        page = mbx.page_body(self._ok(outcome, stored=stored))
+        records = list(page.records)
+        delta_link = page.delta_link
+        if page.next_link is not None:
+            async for more in self._pages(page.next_link, stored=stored):
+                records += more.records
+                delta_link = more.delta_link or delta_link
+        return records, delta_link
+
+    async def _first_page(self, writer: BlockBlobJsonlWriter, shaper: RecordShaper, folder: str, outcome: Outcome,
+                          *, stored: bool) -> list[tuple[str, str, bool, bool]]:
+        """Write a folder's first page from a batch; the folder's nextLink when the round goes on."""
+        assert self.new is not None
+        page = mbx.page_body(self._ok(outcome, stored=stored))
+        self._stats.pages += 1
+        await self._emit(writer, shaper, page.records, stored)
+        if page.delta_link:
+            self.new.cursors[folder] = page.delta_link
+        return [(folder, page.next_link, stored, stored)] if page.next_link else []
+
+    async def _follow(self, writer: BlockBlobJsonlWriter, shaper: RecordShaper,
+                      rounds: list[tuple[str, str, bool, bool]]) -> None:
+        """Continue the folders that have more pages, up to four at once; the first failure stops the others."""
+        assert self.new is not None
+        gate = asyncio.Semaphore(4)
+
+        async def one(folder: str, link: str, stored: bool, changes: bool) -> None:
+            assert self.new is not None
+            async with gate:
+                found = await self._round(writer, shaper, link, stored, changes)
+            if found:
+                self.new.cursors[folder] = found
+
+        tasks = [asyncio.ensure_future(one(*r)) for r in rounds]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _members(self, writer: BlockBlobJsonlWriter, shaper: RecordShaper, usable: Checkpoint | None) -> None:
         """Group membership: changes come from `members@delta` of `groups/delta` filtered to this group. The
@@ -311,6 +384,8 @@ def _query(settings: Settings, run: RunInfo, spec: StreamSpec, plan: Incremental
     elif spec.name == "mail_messages" and start is not None:
         # Message delta accepts only `receivedDateTime ge`; the end of the window cannot be sent.
         q["filter"] = f"receivedDateTime ge {odata_time(start)}"
+    if plan.mode == "folders":
+        q["folders"] = "hierarchy-delta"  # cursors of older checkpoints lack the hierarchy's deltaLink
     if spec.parent == "users":
         q["scope"] = {"user_filter": settings.user_filter, "user_groups": sorted(settings.user_groups)}
     return q

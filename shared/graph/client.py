@@ -54,6 +54,8 @@ class RequestStats:
     retries: int = 0
     throttled: int = 0
     pages: int = 0
+    batch_items: int = 0
+    """Requests sent inside `$batch` envelopes (each envelope is one of `requests`: a round trip)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +174,37 @@ class GraphClient:
     ) -> dict[str, Any]:
         """GET one page with retries. The link is checked against the Graph root before any token is attached."""
         url = allowed_url(link, self._root)
+        mailbox = mailbox_of(url) if spec.workload == "outlook" else None
+        body, _ = await self._send("GET", url, tenant_id, spec=spec, parent_scoped=parent_scoped, stats=stats,
+                                   headers=headers, mailbox=mailbox)
+        return body
+
+    async def post_batch(self, payload: bytes, tenant_id: str, *, spec: StreamSpec, parent_scoped: bool,
+                         stats: RequestStats, mailbox: str | None, slots: int) -> tuple[dict[str, Any], AccessToken]:
+        """POST a `$batch` envelope with the same retries as a GET (the envelope itself can be throttled). It holds
+        `slots` of `mailbox`'s limiter while in flight: Graph runs that many of its items against the mailbox at
+        once. Returns the envelope and the token it carried, so an inner 401 can invalidate exactly that token."""
+        url = allowed_url(self._root + "/$batch", self._root)
+        return await self._send("POST", url, tenant_id, spec=spec, parent_scoped=parent_scoped, stats=stats,
+                                headers={"Content-Type": "application/json"}, mailbox=mailbox, slots=slots,
+                                data=payload)
+
+    def invalidate(self, tenant_id: str, token: AccessToken) -> None:
+        self._tokens.invalidate(tenant_id, token)
+
+    def throttled(self, tenant_id: str, spec: StreamSpec, limiter: AdaptiveLimiter, retry_after: float | None,
+                  attempt: int) -> None:
+        """A 429/503 (of a request or of an item inside a batch): shrink the limiter; pause a tenant-wide scope."""
+        limiter.throttled()
+        if spec.workload in _FENCED_WORKLOADS:
+            pause = retry_after if retry_after is not None else self.policy.delay(attempt, None)
+            self._raise_fence((tenant_id, spec.workload), min(pause, self.policy.max_retry_after))
+
+    async def _send(self, method: str, url: yarl.URL, tenant_id: str, *, spec: StreamSpec, parent_scoped: bool,
+                    stats: RequestStats, headers: Mapping[str, str] | None, mailbox: str | None, slots: int = 1,
+                    data: bytes | None = None) -> tuple[dict[str, Any], AccessToken]:
         fence_key = (tenant_id, spec.workload)
-        limiter = self.limiter(tenant_id, spec.workload, mailbox_of(url) if spec.workload == "outlook" else None)
+        limiter = self.limiter(tenant_id, spec.workload, mailbox)
         attempt = 0
         reauthed = False
         last: GraphRequestError | None = None
@@ -181,7 +212,7 @@ class GraphClient:
             attempt += 1
             retry_after: float | None = None
             client_request_id = str(uuid.uuid4())
-            async with limiter.slot():
+            async with limiter.slot(slots):
                 if spec.workload in _FENCED_WORKLOADS:
                     # Inside the slot: a request queued behind a throttled one must see the fence it raised.
                     await self._wait_fence(fence_key)
@@ -190,7 +221,8 @@ class GraphClient:
                                    "return-client-request-id": "true", **(headers or {})}
                 stats.requests += 1
                 try:
-                    async with self._session.get(url, headers=request_headers, allow_redirects=False) as resp:
+                    async with self._session.request(method, url, headers=request_headers, data=data,
+                                                     allow_redirects=False) as resp:
                         status = resp.status
                         request_id = resp.headers.get("request-id")
                         body = await read_bounded(resp, self._max_page_mb * 1024 * 1024)
@@ -202,7 +234,7 @@ class GraphClient:
                             parsed = None
                         if isinstance(parsed, dict):
                             await limiter.succeeded()
-                            return parsed
+                            return parsed, token
                         decision = Decision(Action.RETRY, "TruncatedResponse", "the response body was not "
                                             "complete JSON")
                     else:
@@ -211,10 +243,7 @@ class GraphClient:
                         request_id = request_id or err.request_id
                         if status in THROTTLE_STATUSES:
                             stats.throttled += 1
-                            limiter.throttled()
-                            if spec.workload in _FENCED_WORKLOADS:
-                                pause = retry_after if retry_after is not None else self.policy.delay(attempt, None)
-                                self._raise_fence(fence_key, min(pause, self.policy.max_retry_after))
+                            self.throttled(tenant_id, spec, limiter, retry_after, attempt)
                     last = GraphRequestError(status, decision, request_id, client_request_id, attempt)
                 except BodyTooLarge as exc:
                     decision = too_large(exc.seen, self._max_page_mb)

@@ -23,15 +23,18 @@ class AdaptiveLimiter:
         self._changed = asyncio.Condition()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, count: int = 1) -> AsyncIterator[None]:
+        """`count` slots taken at once (a `$batch` whose items Graph runs in parallel holds one per item it runs
+        concurrently); taking them one by one could deadlock two batches. A request wider than a limit that shrank
+        meanwhile still goes once nothing else is in flight."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < int(self.limit))
-            self.in_flight += 1
+            await self._changed.wait_for(lambda: self.in_flight + count <= int(self.limit) or self.in_flight == 0)
+            self.in_flight += count
         try:
             yield
         finally:
             async with self._changed:
-                self.in_flight -= 1
+                self.in_flight -= count
                 self._changed.notify_all()
 
     def throttled(self) -> None:
