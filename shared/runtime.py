@@ -29,6 +29,7 @@ from shared.auth import (
 )
 from shared.config import Settings
 from shared.graph import GraphClient, make_session
+from shared.graph.budget_blob import make_governor
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 
@@ -72,7 +73,7 @@ def _connection_key(settings: Settings) -> str:
     """Settings that shape connections; run overrides (streams, windows, filters) do not create new clients."""
     fields = ("client_id", "credential_type", "key_vault_url", "client_secret_name", "certificate_secret_name",
               "azure_client_id", "cloud_name", "authority_host_override", "graph_endpoint_override", "ca_bundle",
-              "output_account_url", "output_container", "max_attempts")
+              "output_account_url", "output_container", "max_attempts", "governor", "tenant_size", "budget_share")
     return repr([getattr(settings, f) for f in fields])
 
 
@@ -101,11 +102,11 @@ def _build(settings: Settings) -> Engine:
         secrets = SecretCache(settings, credential)
         tokens = MsalTokenProvider(settings, secrets)
     session = make_session(settings)
-    graph = GraphClient(settings, tokens, session)
     # Storage's default retry waits 15 s + 3^n s; a partition should fail over to the durable retry sooner.
     retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
     blob_service = BlobServiceClient(settings.output_account_url, credential=credential, retry_policy=retry,
                                      **_blob_transport(settings))
+    graph = GraphClient(settings, tokens, session, governor=make_governor(settings, blob_service))
     return Engine(asyncio.get_running_loop(), settings, credential, secrets, tokens, session, graph, blob_service)
 
 

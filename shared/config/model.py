@@ -149,6 +149,10 @@ class Settings(BaseModel):
     max_attempts: int = Field(default=6, ge=1, le=20, alias="GRAPH_MAX_ATTEMPTS")
     request_timeout: float = Field(default=120.0, ge=1, le=600, alias="GRAPH_REQUEST_TIMEOUT_SECONDS")
     max_page_mb: int = Field(default=128, ge=1, le=2048, alias="GRAPH_MAX_PAGE_MB")
+    key_vault_backoff: float = Field(default=0.8, ge=0, le=60, alias="KEY_VAULT_RETRY_BACKOFF_SECONDS")
+    governor: Literal["shared", "local", "off"] = Field(default="shared", alias="GRAPH_GOVERNOR")
+    tenant_size: Literal["S", "M", "L"] = Field(default="S", alias="GRAPH_TENANT_SIZE")
+    budget_share: float = Field(default=0.9, ge=0.01, le=1, alias="GRAPH_BUDGET_SHARE")
     partition_reruns: int = Field(default=2, ge=0, le=5, alias="SYNC_PARTITION_RERUNS")
     rerun_delay: float = Field(default=60.0, ge=0, le=3600, alias="SYNC_RERUN_DELAY_SECONDS")
 

@@ -65,6 +65,19 @@ SETTINGS: list[SettingSpec] = [
                 "Largest Graph answer accepted, in MiB after decompression (1-2048); a larger page fails its "
                 "partition (not retried) instead of exhausting the worker's memory; 128 MiB is 999 records of "
                 "~130 KiB each."),
+    SettingSpec("KEY_VAULT_RETRY_BACKOFF_SECONDS", False, "0.8",
+                "Backoff factor of the Key Vault client's retries (azure-core retry_backoff_factor, 0-60): waits "
+                "grow as factor x 2^n seconds between attempts on 5xx/429/timeouts."),
+    SettingSpec("GRAPH_GOVERNOR", False, "shared",
+                "Pacing of the tenant-wide Graph budgets (directory resource units, audit/sign-in reports, "
+                "conditional access): shared (every instance books from one Blob ledger per tenant and scope), "
+                "local (each instance paces alone) or off (only Retry-After)."),
+    SettingSpec("GRAPH_TENANT_SIZE", False, "S",
+                "Graph's directory size tier of the tenant(s), which sets the resource-unit budget per 10 s: "
+                "S (<50 users, 3,500), M (50-500, 5,000), L (>500, 8,000); S is safe for every tenant."),
+    SettingSpec("GRAPH_BUDGET_SHARE", False, "0.9",
+                "Part of each documented budget this app may use (0.01-1), leaving the rest to the tenant's "
+                "other apps (conditional access is limited per tenant for all apps)."),
     SettingSpec("SYNC_PARTITION_RERUNS", False, "2",
                 "Re-runs of a partition that failed with a transient error, after a durable timer (0-5)."),
     SettingSpec("SYNC_RERUN_DELAY_SECONDS", False, "60",

@@ -25,6 +25,7 @@ import yarl
 from shared.auth import AccessToken, TokenProvider
 from shared.config import Settings
 from shared.graph.errors import THROTTLE_STATUSES, Action, Decision, GraphErrorBody, classify, parse_error_body
+from shared.graph.governor import Governor
 from shared.graph.limiter import AdaptiveLimiter
 from shared.graph.links import allowed_url
 from shared.graph.retry import RetryPolicy, parse_retry_after
@@ -133,6 +134,7 @@ class GraphClient:
         session: aiohttp.ClientSession,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        governor: Governor | None = None,
     ) -> None:
         self._root = settings.graph_root
         self._max_page_mb = settings.max_page_mb
@@ -142,6 +144,9 @@ class GraphClient:
         self._sleep = sleep
         self._fences: dict[tuple[str, str], float] = {}
         self._limiters: dict[tuple[str, str, str], AdaptiveLimiter] = {}
+        self.governor = governor
+        """Paces tenant-scoped workloads to their documented budget before Graph answers 429 (shared with the
+        app's other instances through Blob); None: only the limiters and the Retry-After fence."""
 
     def limiter(self, tenant_id: str, workload: str, mailbox: str | None = None) -> AdaptiveLimiter:
         """Outlook limits each app+mailbox to four concurrent requests, so mailboxes get their own limiter
@@ -216,6 +221,8 @@ class GraphClient:
                 if spec.workload in _FENCED_WORKLOADS:
                     # Inside the slot: a request queued behind a throttled one must see the fence it raised.
                     await self._wait_fence(fence_key)
+                units = 0.0 if self.governor is None else await self.governor.acquire(
+                    tenant_id, spec.workload, url.path, url.query_string)
                 token = await self._tokens.get(tenant_id)
                 request_headers = {"Authorization": f"Bearer {token.token}", "client-request-id": client_request_id,
                                    "return-client-request-id": "true", **(headers or {})}
@@ -225,6 +232,7 @@ class GraphClient:
                                                      allow_redirects=False) as resp:
                         status = resp.status
                         request_id = resp.headers.get("request-id")
+                        charged = resp.headers.get("x-ms-resource-unit")
                         body = await read_bounded(resp, self._max_page_mb * 1024 * 1024)
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     if status == 200:
@@ -233,6 +241,8 @@ class GraphClient:
                         except orjson.JSONDecodeError:
                             parsed = None
                         if isinstance(parsed, dict):
+                            if units and self.governor is not None:
+                                self.governor.settle(tenant_id, spec.workload, units, charged)
                             await limiter.succeeded()
                             return parsed, token
                         decision = Decision(Action.RETRY, "TruncatedResponse", "the response body was not "
@@ -243,6 +253,8 @@ class GraphClient:
                         request_id = request_id or err.request_id
                         if status in THROTTLE_STATUSES:
                             stats.throttled += 1
+                            if status == 429 and units and self.governor is not None:
+                                await self.governor.throttled(tenant_id, spec.workload, retry_after)
                             self.throttled(tenant_id, spec, limiter, retry_after, attempt)
                     last = GraphRequestError(status, decision, request_id, client_request_id, attempt)
                 except BodyTooLarge as exc:
