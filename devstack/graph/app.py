@@ -95,7 +95,8 @@ async def _graph(request: web.Request) -> web.StreamResponse:
         response = await _batch(service, request, req)
     else:
         response = await service.handle(req, fault)
-    service.counters.record(response.endpoint, response.status, response.throttle_scope)
+    service.counters.record(response.endpoint, response.status, response.throttle_scope,
+                            units=response.headers.get("x-ms-resource-unit"))
     pad_to = fault.pad_to if response.status == 200 and faults.paddable(response.body) else 0
     if pad_to:
         service.counters.faults["huge_page"] += 1
@@ -120,7 +121,8 @@ async def _batch(service: GraphService, request: web.Request, req: GraphRequest)
         fault = _fault_for(service, inner.method, "$batch:" + inner.raw_path, inner.raw_path)
         fault = FaultDecision(fault.delay_seconds, fault.status, fault.retry_after, empty_page=fault.empty_page)
         result = await service.handle(inner, fault)
-        service.counters.record(result.endpoint, result.status, result.throttle_scope, batch_item=True)
+        service.counters.record(result.endpoint, result.status, result.throttle_scope, batch_item=True,
+                                units=result.headers.get("x-ms-resource-unit"))
         return result
 
     return await batch.run(req, items, handle, service.settings.faults.seed, service.mailbox_key)
@@ -271,7 +273,10 @@ async def _admin_expire(request: web.Request) -> web.Response:
 async def _admin_counters(request: web.Request) -> web.Response:
     _loopback_only(request)
     svc = service_of(request.app)
-    return _json(svc.counters.snapshot(svc.throttle.max_in_flight))
+    snapshot = svc.counters.snapshot(svc.throttle.max_in_flight)
+    if "timeline" in request.query:  # ?timeline: every request as [monotonic s, endpoint, status, units]
+        snapshot["timeline"] = list(svc.counters.timeline)
+    return _json(snapshot)
 
 
 async def _admin_reset(request: web.Request) -> web.Response:

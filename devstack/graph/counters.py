@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections import Counter, deque
 from typing import Any
 
 
@@ -18,9 +19,13 @@ class Counters:
         self.by_status: Counter[int] = Counter()
         self.throttled_by_scope: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
+        # (monotonic time, endpoint, status, resource units charged): peak rates over any window (bench.multiworker)
+        self.timeline: deque[tuple[float, str, int, float]] = deque(maxlen=50_000)
 
-    def record(self, endpoint: str, status: int, throttle_scope: str | None, *, batch_item: bool = False) -> None:
+    def record(self, endpoint: str, status: int, throttle_scope: str | None, *, batch_item: bool = False,
+               units: str | None = None) -> None:
         self.requests += 1
+        self.timeline.append((time.monotonic(), endpoint, status, float(units or 0)))
         if batch_item:
             self.batch_items += 1
         self.by_endpoint[endpoint] += 1
