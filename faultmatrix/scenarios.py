@@ -8,6 +8,7 @@ happened (a scenario whose fault never fired would pass without proving anything
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
 import uuid
@@ -17,7 +18,9 @@ from typing import Any
 
 from faultmatrix.check import Expectation
 from faultmatrix.lab import RunContext
+from faultmatrix.rss import MB
 from scripts.graph_permissions import required_grants
+from shared.config import SETTINGS_BY_NAME
 from shared.streams import CATALOG
 
 ALL = tuple(CATALOG)
@@ -278,8 +281,11 @@ def vault_down() -> Scenario:
     def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
         ctx.notes.append(f"{_vault_calls(ctx)} vault requests refused with 503")
 
+    # The SDK's retries stay as many as in Azure; only their waits are shorter (0.05 x 2^n s instead of 0.8 x 2^n),
+    # else the run's dozen sequential failed reads take a minute.
     return Scenario("vault_down_whole_run", "Key Vault unavailable for the whole run", ("users", "groups",
-                    "group_member", "contacts"), arrange=_vault_faults(True, 0), verify=verify,
+                    "group_member", "contacts"), settings={"KEY_VAULT_RETRY_BACKOFF_SECONDS": "0.05"},
+                    arrange=_vault_faults(True, 0), verify=verify,
                     expectation=Expectation("failed", frozenset({"users", "groups", "group_member", "contacts"}),
                                             must_fail=True,
                                             failure_codes=frozenset({"KeyVaultUnavailable", "ParentListingFailed"}),
@@ -634,8 +640,123 @@ def hostile_ids() -> Scenario:
 HOSTILE_STREAMS = ("users", "chats", "chat_messages")
 
 
+# --- huge pages and worker memory -----------------------------------------------------------------------------------
+HUGE_PAGE = 50 * MB
+OVERSIZED_PAGE = 200 * MB
+DEFAULT_MAX_PAGE_MB = int(SETTINGS_BY_NAME["GRAPH_MAX_PAGE_MB"].default or 0)
+# What a page may cost the worker beyond a normal run: read buffer, parsed records, the JSONL written, headroom for
+# allocator slack. Without a bound the cost grows with whatever the server sends.
+PAGE_COST_FACTOR = 5
+
+
+def _mb(value: int) -> str:
+    return f"{value / MB:.0f} MB"
+
+
+def _rss_first_run(ctx: RunContext) -> None:
+    assert ctx.pool is not None
+    ctx.state["rss_normal"] = ctx.pool.peak_rss
+
+
+def _rss_note(ctx: RunContext, label: str) -> int:
+    """Notes the worker's peak RSS of both runs; returns the growth of the second over the first."""
+    assert ctx.pool is not None
+    normal, huge = int(ctx.state.get("rss_normal", 0)), ctx.pool.peak_rss
+    ctx.notes.append(f"worker peak RSS {_mb(normal)} with normal pages, {_mb(huge)} with {label} "
+                     f"(+{_mb(huge - normal)})")
+    if not normal or not huge:
+        ctx.problems.append("the worker's memory was not measured")
+    return huge - normal
+
+
+def _huge_pages_served(ctx: RunContext) -> int:
+    return int(_delta(ctx)["faults"].get("huge_page", 0))
+
+
+def _blob_text_size(ctx: RunContext, path: str | None) -> int:
+    if not path:
+        return 0
+    service = ctx.lab.blob_service()
+    try:
+        data = service.get_container_client(ctx.settings["OUTPUT_CONTAINER"]).download_blob(path).readall()
+    finally:
+        service.close()
+    return len(gzip.decompress(data) if path.endswith(".gz") else data)
+
+
+def huge_page() -> Scenario:
+    """The owner page of the group with the most owners is padded to 50 MB (a full copy every run): it is copied
+    whole, and the worker's peak RSS (psutil and the kernel's high-water mark, read from outside) grows by a bounded
+    multiple of the page over a run with normal pages."""
+    def between(ctx: RunContext) -> None:
+        _rss_first_run(ctx)
+        _snapshot(ctx)
+        victim = _victim(ctx, "group_owner")
+        ctx.state["victim"] = victim
+        ctx.lab.graph_settings({"faults": {"huge_page_bytes": HUGE_PAGE, "path_prefix": f"/groups/{victim}/owners"}})
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        served = _huge_pages_served(ctx)
+        growth = _rss_note(ctx, f"a {_mb(HUGE_PAGE)} page ({served} served)")
+        if not served:
+            ctx.problems.append("no huge page was served")
+        if growth > PAGE_COST_FACTOR * HUGE_PAGE:
+            ctx.problems.append(f"a {_mb(HUGE_PAGE)} page cost the worker {_mb(growth)}, more than "
+                                f"{PAGE_COST_FACTOR}x the page")
+        part = _last_partitions(ctx).get(("group_owner", ctx.state.get("victim")), {})
+        written = _blob_text_size(ctx, part.get("blob_path"))
+        ctx.notes.append(f"its blob holds {_mb(written)} of JSON Lines")
+        if written < HUGE_PAGE * 9 // 10:
+            ctx.problems.append(f"the huge page's partition wrote only {written} bytes of records")
+
+    return Scenario("huge_page", "a 50 MB page (memory stays bounded): copied whole, worker RSS measured from "
+                    "outside against a run with normal pages", ("groups", "group_owner"), runs=2, worker=True,
+                    between=between, verify=verify)
+
+
+def page_over_limit() -> Scenario:
+    """The users page is padded to 200 MB, gzip-chunked (no length to refuse up front): the engine counts the
+    inflated bytes and gives up at GRAPH_MAX_PAGE_MB, so only that partition fails (not retried, no checkpoint,
+    no `_SUCCESS`) and the worker's memory stays within a bounded multiple of the limit, not of the page."""
+    first, second = ["groups", "group_member"], ["users", "groups", "group_member"]
+
+    def body(ctx: RunContext) -> dict[str, Any]:
+        ctx.state["run"] = int(ctx.state.get("run", 0)) + 1
+        return {"streams": first if ctx.state["run"] == 1 else second}
+
+    def between(ctx: RunContext) -> None:
+        _rss_first_run(ctx)
+        _snapshot(ctx)
+        ctx.lab.graph_settings({"faults": {"huge_page_bytes": OVERSIZED_PAGE, "path_prefix": "/users"}})
+
+    def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
+        from shared.state.checkpoints import checkpoint_path
+
+        served = _huge_pages_served(ctx)
+        growth = _rss_note(ctx, f"a {_mb(OVERSIZED_PAGE)} page refused at {DEFAULT_MAX_PAGE_MB} MiB")
+        if served != 1:
+            ctx.problems.append(f"the oversized page was served {served} times; a page too large is not asked for "
+                                "again")
+        if growth > 2 * DEFAULT_MAX_PAGE_MB * MB:
+            ctx.problems.append(f"refusing the page cost the worker {_mb(growth)}, more than twice the limit")
+        users = _last_partitions(ctx).get(("users", None), {})
+        if users.get("reruns"):
+            ctx.problems.append("the oversized partition was re-run although the failure is not transient")
+        if checkpoint_path("graph", ctx.lab.env.tenant_id, "users", None) in _checkpoints(ctx):
+            ctx.problems.append("the failed users partition saved a checkpoint")
+        _no_checkpoint_ahead(ctx)
+
+    return Scenario("page_over_limit", "a 200 MB page, beyond GRAPH_MAX_PAGE_MB: only its partition fails, naming "
+                    "the setting; memory bounded by the limit", tuple(second), runs=2, worker=True, body=body,
+                    between=between, verify=verify,
+                    expectation=Expectation("failed", frozenset({"users"}), must_fail=True,
+                                            failure_codes=frozenset({"ResponseTooLarge"}),
+                                            message_must_name={"users": "GRAPH_MAX_PAGE_MB"}))
+
+
 def all_scenarios() -> list[Scenario]:
     return [baseline(), *THROTTLING, *TRANSPORT, truncated_json(), worker_killed(), azurite_restart(),
             block_commit_fails(), container_missing(), vault_down(), vault_recovers(), vault_mid_run(),
             secret_rotated(), tokens_expire(), offhost_next_link(), least_privilege(), missing_permissions(),
-            two_starts(), malformed_config(), checkpoint_damaged(), delta_token_expired(), hostile_ids()]
+            two_starts(), malformed_config(), checkpoint_damaged(), delta_token_expired(), hostile_ids(), huge_page(),
+            page_over_limit()]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faultmatrix.rss import PeakRss
 from localrun.registry import Activity, FunctionIndex
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,7 @@ class _Worker:
     pending: dict[int, asyncio.Future[str]] = field(default_factory=dict)
     reader: asyncio.Task[None] | None = None
     stderr: asyncio.Task[None] | None = None
+    memory: PeakRss | None = None
 
 
 class WorkerPool:
@@ -52,6 +54,12 @@ class WorkerPool:
         self._next = 0
         self.started_workers = 0
         self.killed: list[int] = []
+        self.probes: list[PeakRss] = []  # one per worker process started, in order
+
+    @property
+    def peak_rss(self) -> int:
+        """The largest peak RSS (bytes) of any worker process this pool started, measured from outside."""
+        return max((probe.peak for probe in self.probes), default=0)
 
     async def _ensure(self) -> _Worker:
         async with self._lock:
@@ -61,7 +69,9 @@ class WorkerPool:
                 sys.executable, "-m", "faultmatrix.worker", cwd=REPO_ROOT, env=self._env, limit=STREAM_LIMIT,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )
-            worker = _Worker(proc)
+            memory = PeakRss(proc.pid)
+            self.probes.append(memory)
+            worker = _Worker(proc, memory=memory)
             worker.reader = asyncio.create_task(self._read(worker))
             worker.stderr = asyncio.create_task(self._drain_stderr(worker))
             self._worker = worker
@@ -119,6 +129,8 @@ class WorkerPool:
         worker = self._worker
         if worker is None or worker.proc.returncode is not None:
             return None
+        if worker.memory is not None:
+            worker.memory.stop()
         os.kill(worker.proc.pid, signal.SIGKILL)
         self.killed.append(worker.proc.pid)
         return worker.proc.pid
@@ -128,6 +140,8 @@ class WorkerPool:
         self._worker = None
         if worker is None:
             return
+        if worker.memory is not None:
+            worker.memory.stop()  # while the process lives: its high-water mark goes with it
         if worker.proc.returncode is None:
             assert worker.proc.stdin is not None
             worker.proc.stdin.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
@@ -34,7 +35,7 @@ class SecretCache:
     def __init__(self, settings: Settings, credential: AsyncTokenCredential, ttl_seconds: float = 900.0) -> None:
         assert settings.key_vault_url is not None
         self._vault = settings.key_vault_url
-        kwargs = transport_kwargs(settings)
+        kwargs: dict[str, Any] = {**transport_kwargs(settings), "retry_backoff_factor": settings.key_vault_backoff}
         if settings.key_vault_override:
             kwargs["verify_challenge_resource"] = False
         self._client = SecretClient(settings.key_vault_url, credential, **kwargs)
