@@ -108,7 +108,7 @@ async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> memoryview:
 
 def too_large(seen: int, max_page_mb: int) -> Decision:
     return Decision(Action.FAIL, "ResponseTooLarge",
-                    f"a Graph answer passed GRAPH_MAX_PAGE_MB={max_page_mb} ({seen:,} bytes read before giving up); "
+                    f"a Graph answer passed GRAPH_MAX_PAGE_MB={max_page_mb} (at least {seen:,} bytes); "
                     "raise GRAPH_MAX_PAGE_MB or make pages smaller (SYNC_PAGE_SIZE, or page_size / select in "
                     "SYNC_STREAMS_CONFIG)")
 
