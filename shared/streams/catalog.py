@@ -1,8 +1,11 @@
 """The 22 streams as data: the orchestrator plans from it, the engine builds requests from it.
 
 Every entry uses a path that works with an application (app-only) token; the delegated-only shortcuts peers use
-(`GET /chats`, `/me/...`) are deliberately absent. Permissions are listed least-privileged first; any one of them
-is enough, and a 403 names them so an admin knows exactly what to grant.
+(`GET /chats`, `/me/...`) are deliberately absent. Permissions are application permissions accepted by the path the
+engine really reads (the delta path where there is one), least-privileged first; any one of them is enough, and a
+403 names them so an admin knows exactly what to grant. (Delegated-only names such as Group.ReadBasic.All have no
+place here: a daemon cannot be granted them. /groups/delta takes GroupMember.Read.All at least, calendarView/delta
+Calendars.Read.)
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ STREAMS: tuple[StreamSpec, ...] = (
                delta_path="/applications/delta"),
     StreamSpec("service_principals", "/servicePrincipals", ("id",), ("Application.Read.All",), _DIR,
                delta_path="/servicePrincipals/delta"),
-    StreamSpec("groups", "/groups", ("id",), ("Group.ReadBasic.All", "Group.Read.All"), _DIR,
+    StreamSpec("groups", "/groups", ("id",), ("GroupMember.Read.All", "Group.Read.All"), _DIR,
                delta_path="/groups/delta"),
     StreamSpec("group_member", "/groups/{parent}/members", ("group_id", "id"),
                ("GroupMember.Read.All", "Group.Read.All"), _DIR, parent="groups", parent_key="group_id"),
@@ -111,7 +114,7 @@ STREAMS: tuple[StreamSpec, ...] = (
                    "categories", "flag", "webLink",
                )),
     StreamSpec("calendar_events", "/users/{parent}/events", ("user_id", "id"),
-               ("Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite"), "outlook", parent="users",
+               ("Calendars.Read", "Calendars.ReadWrite"), "outlook", parent="users",
                parent_key="user_id", max_page_size=1000, date_column="createdDateTime",
                default_select=(
                    "id", "createdDateTime", "lastModifiedDateTime", "subject", "start", "end", "isAllDay",

@@ -80,8 +80,9 @@ def test_all_streams_need_one_permission_per_workload_and_nothing_broader() -> N
     assert set(grants) <= listed, "only permissions the catalog names"
     assert "Directory.Read.All" not in grants and "Sites.Read.All" not in grants, "broader alternatives unused"
     # Chat.Read.All (needed by chat_messages) also covers chats, so Chat.ReadBasic.All is not requested as well;
-    # Group.Read.All (needed by groups) covers members and owners.
-    assert "Chat.ReadBasic.All" not in grants and "GroupMember.Read.All" not in grants
+    # GroupMember.Read.All (the least /groups/delta takes) covers groups, members and owners: no Group.Read.All.
+    assert "Chat.ReadBasic.All" not in grants and "Group.Read.All" not in grants
+    assert set(grants["GroupMember.Read.All"]) == {"groups", "group_member", "group_owner"}
     assert set(grants["Chat.Read.All"]) == {"chats", "chat_messages"}
     every_stream = {s for streams in grants.values() for s in streams}
     assert every_stream == set(CATALOG)
@@ -98,7 +99,7 @@ def test_child_streams_bring_their_parents_permission() -> None:
 
 def test_least_privileged_choice_when_nothing_broader_is_needed() -> None:
     assert permissions("chats") == {"Chat.ReadBasic.All": ("chats",), "User.Read.All": ("chats",)}
-    assert permissions("group_member") == {"Group.Read.All": ("group_member",)}
+    assert permissions("group_member") == {"GroupMember.Read.All": ("group_member",)}
     assert permissions("users, applications") == {
         "Application.Read.All": ("applications",), "User.Read.All": ("users",),
     }
