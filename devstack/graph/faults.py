@@ -115,18 +115,18 @@ async def send_padded(request: web.Request, status: int, headers: dict[str, str]
     compress = gzip and "gzip" in request.headers.get("Accept-Encoding", "").lower()
     stream = web.StreamResponse(status=status, headers={k: v for k, v in headers.items()
                                                         if k.lower() not in ("content-length", "content-encoding")})
-    if compress:
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31) if compress else None  # 31: gzip framing
+    if packer is not None:
         stream.headers["Content-Encoding"] = "gzip"
         stream.enable_chunked_encoding()
-        packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: gzip framing
     else:
         stream.content_length = length
     await stream.prepare(request)
     for piece in pieces:
-        data = packer.compress(piece) if compress else piece
+        data = packer.compress(piece) if packer is not None else piece
         if data:
             await stream.write(data)
-    if compress:
+    if packer is not None:
         await stream.write(packer.flush())
     await stream.write_eof()
     return stream
