@@ -200,7 +200,7 @@ class Incremental:
             raise _Resync("FolderHierarchyUnknown")
         old = mbx.folder_cursors(usable.cursors) if usable is not None else {}
         default_folder = bool(self.plan.default_folder_path)
-        gets = [Get(mbx.HIERARCHY, stored_hierarchy or self._hierarchy_url())]
+        gets = [Get(mbx.HIERARCHY, stored_hierarchy or self._hierarchy_url(), self._headers())]
         if default_folder and not old:
             gets.append(Get(mbx.PROBE, self._probe_url()))
         gets += [Get(folder, link, self._headers()) for folder, link in old.items()]

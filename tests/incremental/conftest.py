@@ -21,7 +21,7 @@ from tests.conftest import AdminClient, RunningStack
 from tests.engine.conftest import engine_environ, unique
 from tests.engine.runner import read_records, run_streams
 
-STACK_ARGS = ("--users", "12", "--throttle", "off", "--seed", "11")
+STACK_ARGS = ("--users", "12", "--throttle", "off", "--seed", "11", "--mailboxes-with-child-folders", "4")
 
 Key = tuple[str | None, str]
 
