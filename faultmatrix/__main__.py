@@ -1,10 +1,12 @@
-"""`python -m faultmatrix [--only a,b] [--quick] [--markdown FILE]`: start a local stack, run the scenarios, print
-the matrix table (exit code 0 only when every scenario meets every invariant)."""
+"""`python -m faultmatrix [--only a,b] [--quick] [--set NAME=VALUE] [--markdown FILE]`: start a local stack, run the
+scenarios, print the matrix table (exit code 0 only when every scenario meets every invariant). `--set` overrides an
+app setting in every selected scenario, e.g. to see a scenario's checks fire with a safeguard switched off."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -25,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     parser.add_argument("--workdir", type=Path, help="where the stack keeps its state (default: a temp dir)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="app setting for every selected scenario (repeatable)")
     args = parser.parse_args(argv)
     console = Console(width=max(140, Console().width))
     try:
@@ -34,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.quick:
         scenarios = [s for s in scenarios if s.quick]
+    bad = [item for item in args.set if not item.partition("=")[0] or "=" not in item]
+    if bad:
+        console.print(f"[red]--set takes NAME=VALUE, got {', '.join(bad)}[/red]")
+        return 2
+    overrides = dict(item.split("=", 1) for item in args.set)
+    if overrides:
+        scenarios = [dataclasses.replace(s, settings={**s.settings, **overrides}) for s in scenarios]
     if args.list:
         for s in all_scenarios():
             console.print(f"{s.name:28} {s.title}")
