@@ -167,3 +167,26 @@ async def test_the_governor_paces_only_tenant_scoped_workloads() -> None:
     assert scope is not None and scope.budget.units == 5000 and scope.key == ledger_key("app", "t", "directory")
     governor.settle("t", "directory", 3.0, "5")  # Graph charged more than the table says: a debt
     assert scope.stats.admitted == 1
+
+
+@pytest.mark.parametrize(("mode", "source"), [("off", None), ("local", "LocalSource"), ("shared", "BlobGrantSource")])
+async def test_the_setting_chooses_the_grant_source(mode: str, source: str | None) -> None:
+    from azure.storage.blob.aio import BlobServiceClient
+
+    from shared.config import load_settings
+    from shared.graph.budget_blob import make_governor
+
+    settings = load_settings({
+        "GRAPH_TENANT_IDS": "00000000-0000-0000-0000-000000000001",
+        "GRAPH_CLIENT_ID": "00000000-0000-0000-0000-0000000000a1",
+        "KEY_VAULT_URL": "https://vault.example", "OUTPUT_ACCOUNT_URL": "https://lake.blob.core.windows.net",
+        "GRAPH_GOVERNOR": mode, "GRAPH_TENANT_SIZE": "L", "GRAPH_BUDGET_SHARE": "0.5"})
+    async with BlobServiceClient(settings.output_account_url) as service:
+        governor = make_governor(settings, service)
+    if source is None:
+        assert governor is None
+        return
+    assert governor is not None and type(governor.source).__name__ == source
+    scope = governor.scope("00000000-0000-0000-0000-000000000001", "directory")
+    assert scope is not None and scope.budget.units == 4000
+    assert scope.key.startswith("00000000-0000-0000-0000-0000000000a1/")  # per app: Graph throttles per app
