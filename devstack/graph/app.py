@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
 from typing import Any
 
 import orjson
@@ -78,6 +79,7 @@ def _fault_for(service: GraphService, method: str, target: str, path: str) -> Fa
 
 async def _graph(request: web.Request) -> web.StreamResponse:
     service = service_of(request.app)
+    arrived = time.monotonic()
     raw = request.raw_path
     path_qs = raw[len("/v1.0"):] if raw.lower().startswith("/v1.0") else raw
     path, _, qs = path_qs.partition("?")
@@ -96,7 +98,7 @@ async def _graph(request: web.Request) -> web.StreamResponse:
     else:
         response = await service.handle(req, fault)
     service.counters.record(response.endpoint, response.status, response.throttle_scope,
-                            units=response.headers.get("x-ms-resource-unit"))
+                            units=response.headers.get("x-ms-resource-unit"), at=arrived)
     pad_to = fault.pad_to if response.status == 200 and faults.paddable(response.body) else 0
     if pad_to:
         service.counters.faults["huge_page"] += 1

@@ -23,9 +23,10 @@ class Counters:
         self.timeline: deque[tuple[float, str, int, float]] = deque(maxlen=50_000)
 
     def record(self, endpoint: str, status: int, throttle_scope: str | None, *, batch_item: bool = False,
-               units: str | None = None) -> None:
+               units: str | None = None, at: float | None = None) -> None:
+        """`at`: when the request arrived (monotonic), which is when the throttle model judged it."""
         self.requests += 1
-        self.timeline.append((time.monotonic(), endpoint, status, float(units or 0)))
+        self.timeline.append((time.monotonic() if at is None else at, endpoint, status, float(units or 0)))
         if batch_item:
             self.batch_items += 1
         self.by_endpoint[endpoint] += 1
