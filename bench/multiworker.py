@@ -36,6 +36,7 @@ from devstack.graph.endpoints import ENDPOINTS
 from devstack.graph.throttle import CA_PER_1S, REPORTS_PER_10S, TIER_RU_PER_10S, tier_for_users
 from localrun.settings import stack_app_settings
 from shared.graph.budget import peak_in_window
+from shared.streams import CATALOG
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILY = {ep.name: ep.family for ep in ENDPOINTS}
@@ -62,11 +63,12 @@ async def _work(spec: WorkerSpec, name: str) -> dict[str, Any]:
     settings = load_settings()
     deadline = time.monotonic() + spec.seconds
     totals: dict[str, Any] = {"partitions": 0, "failed": 0, "requests": 0, "throttled": 0, "rounds": 0}
-    gate = asyncio.Semaphore(spec.concurrency)
+    # A gate per scope: partitions waiting for one scope's budget must not hold the slots of another's.
+    gates = {scope: asyncio.Semaphore(spec.concurrency) for scope in ("directory", "reports", "policy")}
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
     async def one(stream: str, parent: str | None, run_no: int, overrides: dict[str, Any]) -> None:
-        async with gate:
+        async with gates[CATALOG[stream].workload]:
             run = {"run_id": f"{name}-{stream}-{run_no}-{uuid.uuid4().hex[:6]}", "tenant_id": spec.tenant_id,
                    "trigger": "manual", "started_at": datetime.now(UTC).isoformat(),
                    "overrides": {"full": True, **overrides}}

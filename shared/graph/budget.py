@@ -51,13 +51,14 @@ class ScopeBudget:
 
     @property
     def hold(self) -> float:
-        """How long a grant may be spent: a fifth of the window keeps unspent leftovers short-lived."""
-        return self.window / 5
+        """How long a grant may be spent: a tenth of the window keeps unspent leftovers short-lived."""
+        return self.window / 10
 
     @property
     def slack(self) -> float:
-        """Added to every grant's end: a request sent at the deadline reaches Graph a little later."""
-        return min(0.25, self.window / 20)
+        """Added to every grant's end: a request admitted at the deadline reaches Graph later (connection set-up,
+        a busy event loop, the network), and two requests' delays differ by up to this much without overlap."""
+        return max(0.25, self.window / 20)
 
     @property
     def max_slice(self) -> float:
