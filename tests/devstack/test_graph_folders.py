@@ -372,3 +372,27 @@ async def test_id_filter_takes_many_ids(graph: GraphHarness) -> None:
                 {"op": "update", "kind": "groups", "id": wanted[-1], "patch": {"displayName": "Inside"}})
     changes, _ = await round_from(graph, link)
     assert changes == [{"id": wanted[-1], "displayName": "Inside"}]
+
+
+# --- the tenant model (no server) ------------------------------------------------------------------------------------
+def test_child_folders_take_part_of_a_mailbox_and_leave_the_rest_as_it_was() -> None:
+    from devstack.tenant import build_tenant
+
+    flat = build_tenant(5, dataclasses.replace(SIZES, users=60, mailboxes_with_child_folders=0))
+    nested = build_tenant(5, dataclasses.replace(SIZES, users=60, mailboxes_with_child_folders=6))
+    lay = nested.layout
+    hierarchies = [u for u in range(60) if lay.has_child_folders(u)]
+    assert len(hierarchies) == 6
+    for u in range(60):
+        user = lay.user_id(u)
+        assert lay.messages_in(u) == flat.layout.messages_in(u)
+        folders = nested.collection("mailFolders", user)
+        messages = nested.collection("messages", user)
+        assert folders is not None and messages is not None
+        every = [m["id"] for m in messages.iter_from(0)]
+        per_folder = [m["id"] for f in folders.iter_from(0)
+                      for m in nested.collection("folderMessages", user, f["id"]).iter_from(0)]  # type: ignore[union-attr]
+        assert sorted(per_folder) == sorted(every) and len(set(every)) == len(every)
+        assert folders.count() == (12 if u in hierarchies else 9)
+        if u not in hierarchies:  # untouched mailboxes are byte for byte the flat tenant's
+            assert every == [m["id"] for m in flat.collection("messages", user).iter_from(0)]  # type: ignore[union-attr]
