@@ -54,6 +54,7 @@ def live_progress(runtime: DurableRuntime, instance_id: str) -> dict[str, pg.Str
         return {}
     groups = [_custom(runtime.get(gid)) for gid in (run.custom_status.get("groups") or {}).values()]
     chunks = [_custom(runtime.get(cid)) for group in groups for cid in (group or {}).get("chunks", [])]
+    chunks += [_custom(runtime.get(lane)) for chunk in chunks for lane in (chunk or {}).get("lanes", [])]
     return pg.live_streams(run.custom_status, groups, chunks)
 
 

@@ -30,6 +30,7 @@ class SimulatedTenant:
     records_per_partition: int = 3
     behaviour: Behaviour | None = None  # (stream, parent, attempt) -> result to return instead (or raise)
     list_failures: set[str] = field(default_factory=set)  # parent streams whose listing always crashes
+    save_failures: set[str] = field(default_factory=set)  # results keys whose save always crashes
     gate: asyncio.Event | None = None  # partitions wait for it: keeps a run "running" as long as a test needs
     hold: set[tuple[str, str | None]] = field(default_factory=set)  # partitions that wait until `release`d
     parents_from_run: bool = False  # plan as if parents were read from the run's own copy
@@ -111,6 +112,8 @@ class SimulatedTenant:
     def save_results(self, request: dict[str, Any]) -> str:
         self.calls.append((names.SAVE_RESULTS, request["key"]))
         key: str = request["key"]
+        if key in self.save_failures:
+            raise ConnectionResetError(f"saving {key} crashed")
         self.saved[key] = request["results"]
         return key
 

@@ -17,9 +17,9 @@ ORCHESTRATORS = (SYNC_RUN, SYNC_PARENT_GROUP, SYNC_PARENT_CHUNK)
 ACTIVITIES = (PLAN_SYNC, LIST_PARENTS, READ_PARENT_CHUNK, SYNC_PARTITION, SAVE_RESULTS, WRITE_MANIFEST)
 
 
-def results_key(parent_stream: str, chunk: int, piece: int) -> str:
-    """Deterministic name of one saved piece of a chunk's results: a replayed save overwrites, never duplicates."""
-    return f"{parent_stream}/{chunk:05d}-{piece:05d}"
+def results_key(parent_stream: str, chunk: int, lane: int, piece: int) -> str:
+    """Deterministic name of one saved piece of a lane's results: a replayed save overwrites, never duplicates."""
+    return f"{parent_stream}/{chunk:05d}-{lane:03d}-{piece:05d}"
 
 
 def run_instance_id(tenant_id: str) -> str:

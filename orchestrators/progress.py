@@ -73,7 +73,8 @@ def live_streams(run_status: Mapping[str, Any] | None, group_statuses: Iterable[
     """Per-stream progress of a run while it runs.
 
     A finished group is already counted in the run's own status. A running group knows its totals and its
-    finished chunks; its running chunks add what they have done so far.
+    finished chunks; its running chunks add what they have done so far (a chunk of lanes: its finished lanes,
+    and each running lane its own progress, passed here as chunk statuses too).
     """
     streams: dict[str, StreamProgress] = {}
     merge(streams, (run_status or {}).get("streams", {}))

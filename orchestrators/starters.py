@@ -163,7 +163,10 @@ async def get_sync(req: func.HttpRequest, client: df.DurableOrchestrationClient)
             group = await _custom_status(client, group_id)
             groups.append(group)
             for chunk_id in (group or {}).get("chunks", []):
-                chunks.append(await _custom_status(client, chunk_id))
+                chunk = await _custom_status(client, chunk_id)
+                chunks.append(chunk)  # a chunk counts its finished lanes; its running lanes count themselves
+                for lane_id in (chunk or {}).get("lanes", []):
+                    chunks.append(await _custom_status(client, lane_id))
     streams = pg.live_streams(custom, groups, chunks)
     body: dict[str, Any] = {
         "id": instance_id,

@@ -36,25 +36,29 @@ RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_o
 
 
 class Limits(TypedDict):
-    partitions_in_flight: int  # per chunk: a sliding window, the next partition starts when any one finishes
+    partitions_in_flight: int  # per lane: a sliding window, the next partition starts when any one finishes
     chunks_in_flight: int  # per parent stream
-    partitions_per_generation: int  # partitions per continue_as_new generation of a chunk: bounds its history
+    partitions_per_generation: int  # partitions per continue_as_new generation of a lane: bounds its history
+    parents_per_lane: NotRequired[int]  # a chunk runs its ids as lanes of this many parents, all at once
     results_per_save: NotRequired[int]  # outcome records per `save_results` call: bounds its message size
     reruns: NotRequired[int]  # re-run passes for transiently failed partitions (SYNC_PARTITION_RERUNS)
     rerun_delay_seconds: NotRequired[float]  # durable timer before the first pass, doubled per pass
 
 
-# The window is wider than a Functions instance's activity slots (host.json maxConcurrentActivityFunctions), so
-# activities queue up and slots never wait for the orchestrator; several chunks in flight keep the slots busy
-# while one chunk drains at the end of a generation. A generation of 200 partitions keeps a chunk's history at
-# ~1,000 events whatever the tenant size (replay cost grows with the square of a generation's length).
+# Width comes from many narrow lanes, not from one wide window: the Durable SDK's cost per `task_any` grows with
+# the tasks it waits on and every replay repeats every step of the generation, so one window of 100 over 200
+# partitions cost more CPU than the copies it scheduled. A chunk of 500 ids runs 20 lanes of 25 parents, each a
+# sliding window of 8 (no barrier: a slow mailbox holds one slot of one lane), i.e. 160 partitions in flight
+# per chunk and 8 chunks per parent stream: more than a Functions instance's activity slots (host.json
+# maxConcurrentActivityFunctions), so the slots never wait for an orchestrator, and replays stay cheap.
 # 50 outcome records (~25 KB, ~40 KB with long error texts) per save keep `save_results` inputs under the Azure
 # Storage provider's 45 KB queue-message size, above which a message detours through a blob.
 DEFAULT_RESULTS_PER_SAVE = 50
-DEFAULT_LIMITS = Limits(partitions_in_flight=100, chunks_in_flight=8, partitions_per_generation=200,
-                        results_per_save=DEFAULT_RESULTS_PER_SAVE, reruns=reruns.DEFAULT_RERUNS,
-                        rerun_delay_seconds=reruns.DEFAULT_DELAY_SECONDS)
-_SAVE = -1  # marks a results save among a chunk's running tasks
+DEFAULT_PARENTS_PER_LANE = 25
+DEFAULT_LIMITS = Limits(partitions_in_flight=8, chunks_in_flight=8, partitions_per_generation=100,
+                        parents_per_lane=DEFAULT_PARENTS_PER_LANE, results_per_save=DEFAULT_RESULTS_PER_SAVE,
+                        reruns=reruns.DEFAULT_RERUNS, rerun_delay_seconds=reruns.DEFAULT_DELAY_SECONDS)
+_SAVE = -1  # marks a results save among a lane's running tasks
 PROBE_IN_FLIGHT = 4  # partitions of a stream in flight until one shows the stream works (permissions, licences)
 
 
@@ -76,6 +80,8 @@ class ChunkInput(TypedDict):
     chunk: str
     index: int
     limits: Limits
+    parent_ids: NotRequired[list[str]]  # set for a lane: its ids (at most parents_per_lane, ~1 KB per 25)
+    lane: NotRequired[int]
     offset: NotRequired[int]
     saves: NotRequired[int]  # results pieces saved by earlier generations: the next results key number
     tally: NotRequired[dict[str, pg.StreamProgress]]
@@ -234,17 +240,72 @@ def sync_parent_group(context: df.DurableOrchestrationContext) -> Step:
 
 @_orchestrator(names.SYNC_PARENT_CHUNK)
 def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
-    """One generation of one chunk of parent ids: a sliding window of partition activities (the next one starts
-    as soon as any finishes, so a slow mailbox holds back nobody), outcome records parked in blobs in pieces while
-    the window keeps running; after `partitions_per_generation` partitions it drains, re-runs what failed
-    transiently and continues as new, so its history (and every replay) stays the same size for any tenant."""
+    """One chunk of parent ids (one blob of the listing): its lanes as sub-orchestrations, all at once; a chunk
+    small enough for one lane is that lane itself. A lane's generations carry their ids in the input."""
     spec: ChunkInput = context.get_input()
+    if "parent_ids" in spec:
+        lane_outcome: ChunkOutcome | None = yield from _lane(context, spec)
+        return lane_outcome
+    parent_ids: list[str] = yield context.call_activity_with_retry(names.READ_PARENT_CHUNK, RETRY,
+                                                                    {"path": spec["chunk"]})
+    size = max(1, int(spec["limits"].get("parents_per_lane", DEFAULT_PARENTS_PER_LANE)))
+    lanes = [parent_ids[i:i + size] for i in range(0, len(parent_ids), size)]
+    if len(lanes) <= 1:
+        single: ChunkOutcome | None = yield from _lane(context, {**spec, "parent_ids": parent_ids, "lane": 0})
+        return single
+    outcome: ChunkOutcome = yield from _lanes(context, spec, lanes)
+    return outcome
+
+
+def _lanes(context: df.DurableOrchestrationContext, spec: ChunkInput, lanes: list[list[str]]) -> Step:
+    """Run every lane of a chunk and add up their tallies; a lane that failed fails the chunk after the others
+    finished (their outcome records are saved already; the group records the chunk's failure)."""
+    run = spec["run"]
+    parents = sum(len(ids) for ids in lanes)
+    tally = {name: pg.empty(parents) for name in spec["streams"]}
+    lane_ids = [f"{context.instance_id}:{n}" for n in range(len(lanes))]
+    running: set[str] = set()
+    errors: list[str] = []
+
+    def report() -> None:
+        context.set_custom_status(pg.status("syncing", run["run_id"], tally,
+                                            lanes=[lane for lane in lane_ids if lane in running]))
+
+    def start(n: int) -> TaskBase:
+        running.add(lane_ids[n])
+        lane = ChunkInput(run=run, parent_stream=spec["parent_stream"], streams=spec["streams"],
+                          chunk=spec["chunk"], index=spec["index"], limits=spec["limits"], parent_ids=lanes[n],
+                          lane=n)
+        return context.call_sub_orchestrator(names.SYNC_PARENT_CHUNK, lane, lane_ids[n])
+
+    def finished(n: int, task: TaskBase) -> None:
+        running.discard(lane_ids[n])
+        if task.state is TaskState.SUCCEEDED:
+            lane_outcome: ChunkOutcome = task.result
+            for stream, counts in lane_outcome["tally"].items():
+                for key in ("done", "ok", "skipped", "failed", "records"):
+                    tally[stream][key] += counts[key]
+        else:
+            errors.append(f"lane {n}: {_error_text(task)}")
+        report()
+
+    report()
+    yield from bounded(context, len(lanes), len(lanes), start, finished)
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(lanes)} lanes failed; first: {errors[0]}")
+    return ChunkOutcome(parents=parents, tally=tally)
+
+
+def _lane(context: df.DurableOrchestrationContext, spec: ChunkInput) -> Step:
+    """One generation of one lane: a sliding window of partition activities (the next one starts as soon as
+    any finishes, so a slow mailbox holds back nobody), outcome records parked in blobs in pieces while the
+    window keeps running; after `partitions_per_generation` partitions it drains, re-runs what failed
+    transiently and continues as new, so its history (and every replay) stays the same size for any tenant."""
     run, limits = spec["run"], spec["limits"]
     offset = spec.get("offset", 0)
     saves = [spec.get("saves", 0)]  # next results key number; carried across generations
     tally: dict[str, pg.StreamProgress] = spec.get("tally") or {name: pg.empty() for name in spec["streams"]}
-    parent_ids: list[str] = yield context.call_activity_with_retry(names.READ_PARENT_CHUNK, RETRY,
-                                                                    {"path": spec["chunk"]})
+    parent_ids = spec.get("parent_ids") or []
     for entry in tally.values():
         entry["total"] = len(parent_ids)
     batch = parent_ids[offset:offset + parents_per_generation(limits, len(spec["streams"]))]
@@ -276,7 +337,7 @@ def sync_parent_chunk(context: df.DurableOrchestrationContext) -> Step:
         context.set_custom_status(pg.status("syncing", run["run_id"], tally))
 
     def save(records: list[tuple[int, PartitionResult]]) -> TaskBase:
-        key = names.results_key(spec["parent_stream"], spec["index"], saves[0])
+        key = names.results_key(spec["parent_stream"], spec["index"], spec.get("lane", 0), saves[0])
         saves[0] += 1
         ordered = [result for _, result in sorted(records, key=lambda pair: pair[0])]
         return context.call_activity_with_retry(names.SAVE_RESULTS, RETRY, {"run": run, "key": key,

@@ -14,6 +14,7 @@ from localrun import history as h
 from localrun.registry import FunctionIndex
 from localrun.replay import run_episode
 from localrun.runtime import DurableRuntime, RuntimeOptions
+from localrun.session import live_progress
 from localrun.simulated import SimulatedTenant, partition
 from orchestrators import names
 from orchestrators.plan import plan_run
@@ -86,27 +87,30 @@ async def test_groups_start_at_once_when_the_engine_lists_parents_from_graph():
     assert position[(names.LIST_PARENTS, "drives")] < last_mail
 
 
-async def test_large_fan_out_goes_through_chunks_and_generations_with_bounded_in_flight():
+async def test_large_fan_out_goes_through_chunks_lanes_and_generations_with_bounded_in_flight():
     tenant = SimulatedTenant.users(230, ["users", "mail_messages", "contacts"], chunk_size=50)
     runtime, done = await sync(tenant, limits={"partitions_in_flight": 7, "chunks_in_flight": 2,
-                                               "partitions_per_generation": 40, "results_per_save": 15})
+                                               "parents_per_lane": 25, "partitions_per_generation": 20,
+                                               "results_per_save": 7})
     assert done.status == "Completed", done.error
     assert done.output["partitions"] == 1 + 230 * 2
-    chunks = sorted(i for i in runtime.instances if i.startswith(f"{done.instance_id}:users:"))
-    assert chunks == [f"{done.instance_id}:users:{n}" for n in range(5)]
-    for chunk_id in chunks:
-        assert _max_open_tasks(runtime.get(chunk_id).history, "sync_partition") <= 7
-    assert _max_open_sub_orchestrations(runtime.get(f"{done.instance_id}:users").history) <= 2
-    # 50 ids x 2 streams per chunk, 40 partitions per generation: 20 + 20 + 10 parents, saved in pieces of <= 15
-    first = sorted(k for k in tenant.saved if k.startswith("users/00000-"))
-    assert first == [f"users/00000-{n:05d}" for n in range(len(first))]
-    assert all(len(tenant.saved[k]) <= 15 for k in tenant.saved)
-    assert sum(len(tenant.saved[k]) for k in first) == 100
-    assert len(first) == 3 + 3 + 2  # each generation saves ceil(40 / 15) pieces, the last one ceil(20 / 15)
-    generations = [e for e in tenant.calls if e == (names.READ_PARENT_CHUNK, next(iter(tenant.chunks)))]
-    assert len(generations) == 3
+    group_id = f"{done.instance_id}:users"
+    chunks = sorted(i for i in runtime.instances if i.startswith(group_id + ":") and i.count(":") == 2)
+    assert chunks == [f"{group_id}:{n}" for n in range(5)]
+    lanes = sorted(i for i in runtime.instances if i.startswith(group_id + ":") and i.count(":") == 3)
+    assert lanes == [f"{group_id}:{n}:{lane}" for n in range(5) for lane in range(2)]
+    for lane_id in lanes:
+        assert _max_open_tasks(runtime.get(lane_id).history, "sync_partition") <= 7
+    assert _max_open_sub_orchestrations(runtime.get(group_id).history) <= 2
+    # a lane of 25 parents x 2 streams in generations of 10 parents, saving pieces of <= 7 records as it goes
+    first = sorted(k for k in tenant.saved if k.startswith("users/00000-000-"))
+    assert first == [f"users/00000-000-{n:05d}" for n in range(len(first))]
+    assert all(len(tenant.saved[k]) <= 7 for k in tenant.saved)
+    assert sum(len(tenant.saved[k]) for k in first) == 50
+    assert len(first) == 3 + 3 + 2  # ceil(20 / 7) per generation of 10 parents, ceil(10 / 7) for the last 5
+    assert sum(1 for kind, _ in tenant.calls if kind == names.READ_PARENT_CHUNK) == 5  # lanes carry their ids
     largest = max(len(i.history) for i in runtime.instances.values())
-    assert largest < 40 * 2 * 2 + 60, "a generation's history must not grow with the chunk or the tenant"
+    assert largest < 20 * 2 * 3 + 40, "a generation's history must not grow with the chunk or the tenant"
     assert done.custom_status["streams"]["contacts"]["done"] == 230
 
 
@@ -118,7 +122,8 @@ async def test_a_slow_parent_does_not_hold_back_the_others():
     index = FunctionIndex.from_app(function_app.app).with_activities(tenant.activities())
     runtime = DurableRuntime(index, RuntimeOptions())
     request = {"tenant_id": TENANT, "trigger": "local", "overrides": {},
-               "limits": {"partitions_in_flight": 3, "chunks_in_flight": 1, "partitions_per_generation": 100}}
+               "limits": {"partitions_in_flight": 3, "chunks_in_flight": 1, "partitions_per_generation": 100,
+                          "parents_per_lane": 30}}
     iid = await runtime.start_new(names.SYNC_RUN, names.run_instance_id(TENANT), json.dumps(request))
     mail = [f"user-{i:06d}" for i in range(30)]
 
@@ -269,7 +274,7 @@ async def test_a_stream_wide_failure_is_not_repeated_for_every_parent():
 
     tenant = SimulatedTenant.users(60, ["users", "mail_messages", "contacts"], chunk_size=50, behaviour=behaviour)
     _, done = await sync(tenant, limits={"partitions_in_flight": 4, "chunks_in_flight": 2,
-                                         "partitions_per_generation": 20})
+                                         "partitions_per_generation": 20, "parents_per_lane": 50})
     assert done.status == "Completed", done.error
     [results] = tenant.manifest_inputs
     mail = [r for r in results if r["stream"] == "mail_messages"]
@@ -331,3 +336,48 @@ async def test_outcome_does_not_depend_on_completion_order_or_batching(seed):
     assert Counter((r["stream"], r["parent_id"]) for r in results) == expected_partitions(tenant)
     assert (done.output["ok"], done.output["skipped"], done.output["failed"]) == (
         sum(expected_partitions(tenant).values()) - 1, 1, 0)
+
+
+async def test_lanes_run_side_by_side_and_live_progress_counts_every_finished_partition():
+    """A chunk's lanes all run at once: a mailbox held in one lane stops neither its own lane's other parents
+    nor the other lanes; the run's live progress (what GET /api/syncs/{id} shows) adds finished lanes and the
+    running lanes' own counters."""
+    slow = ("mail_messages", "user-000003")
+    tenant = SimulatedTenant.users(40, ["users", "mail_messages"], chunk_size=40, hold={slow})
+    index = FunctionIndex.from_app(function_app.app).with_activities(tenant.activities())
+    runtime = DurableRuntime(index, RuntimeOptions())
+    request = {"tenant_id": TENANT, "trigger": "local", "overrides": {},
+               "limits": {"partitions_in_flight": 2, "chunks_in_flight": 1, "partitions_per_generation": 100,
+                          "parents_per_lane": 10}}
+    iid = await runtime.start_new(names.SYNC_RUN, names.run_instance_id(TENANT), json.dumps(request))
+    for _ in range(3000):
+        mail = live_progress(runtime, iid).get("mail_messages")
+        if mail is not None and mail["done"] == 39:
+            break
+        assert not runtime.instances[iid].done.is_set()
+        await asyncio.sleep(0.01)
+    progress = live_progress(runtime, iid)["mail_messages"]
+    assert (progress["total"], progress["done"], progress["ok"]) == (40, 39, 39)
+    chunk = runtime.instances[f"{iid}:users:0"]
+    assert chunk.custom_status["lanes"] == [f"{iid}:users:0:0"], "only the slow mailbox's lane is running"
+    tenant.release(slow)
+    done = await runtime.wait(iid)
+    assert done.status == "Completed", done.error
+    assert done.custom_status["streams"]["mail_messages"]["done"] == 40
+    assert live_progress(runtime, iid)["mail_messages"]["done"] == 40
+    await runtime.close()
+
+
+async def test_a_lane_that_fails_fails_its_chunk_and_the_other_lanes_results_are_kept():
+    tenant = SimulatedTenant.users(30, ["users", "mail_messages"], chunk_size=30,
+                                   save_failures={"users/00000-001-00000"})
+    _, done = await sync(tenant, limits={"partitions_in_flight": 3, "chunks_in_flight": 1,
+                                         "partitions_per_generation": 100, "parents_per_lane": 10})
+    assert done.status == "Completed", done.error
+    [results] = tenant.manifest_inputs
+    mail = [r for r in results if r["stream"] == "mail_messages"]
+    assert sorted(str(r["parent_id"]) for r in mail if r["status"] == "ok") == [
+        f"user-{i:06d}" for i in (*range(10), *range(20, 30))]
+    [lost] = [r for r in mail if r["status"] == "failed"]
+    assert lost["reason"] == "ChunkFailed" and "lane 1" in lost["error_message"]
+    assert done.output["status"] == "failed"
