@@ -1,9 +1,9 @@
 """JSON Lines (optionally gzip) into ONE block blob per partition, staged as pages arrive.
 
 Memory is bounded by one block plus one page whatever the partition size: blocks are staged as soon as the
-buffer passes the block size and only the block ids are kept; the block list is committed at the end, which
-replaces any earlier blob at that path atomically (a retried partition overwrites, never duplicates; readers never
-see half a partition).
+buffer passes the block size and only the block ids are kept; the block list is committed at the end (or, when
+the partition never filled a block, the one buffer is put as the whole blob), which replaces any earlier blob at
+that path atomically (a retried partition overwrites, never duplicates; readers never see half a partition).
 """
 
 from __future__ import annotations
@@ -63,10 +63,19 @@ class BlockBlobJsonlWriter:
         await self._blob.stage_block(block_id, chunk, length=len(chunk))
 
     async def commit(self, extra_metadata: dict[str, str] | None = None) -> None:
+        """Make the blob. A partition that never filled a block (most mailboxes) is one Put Blob instead of
+        Put Block + Put Block List: the same atomic replace, half the Storage calls and their client CPU."""
         if self._gzip is not None:
             self._buffer += self._gzip.flush()
-        await self._stage()
         content = ContentSettings(content_type="application/gzip" if self._gzip else "application/x-ndjson")
         metadata: dict[str, Any] = {**self._metadata, **(extra_metadata or {})}
+        if not self._block_ids:
+            data = bytes(self._buffer)
+            self._buffer = bytearray()
+            self.bytes_written += len(data)
+            await self._blob.upload_blob(data, length=len(data), overwrite=True, content_settings=content,
+                                         metadata=metadata)
+            return
+        await self._stage()
         blocks = [BlobBlock(block_id=b) for b in self._block_ids]
         await self._blob.commit_block_list(blocks, content_settings=content, metadata=metadata)

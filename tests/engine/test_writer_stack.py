@@ -83,3 +83,25 @@ def test_page_lines_are_the_shaped_records_whatever_the_fields(snake_case: bool)
             assert (decoded["tenant_id"], decoded["user_id"]) == ("t-1", "u-ü")
     first = orjson.loads(shaper.jsonl(pages[0]))
     assert list(first)[-3:] == ["user_id", "tenant_id", "_extracted_at"]
+
+
+async def test_a_partition_smaller_than_a_block_is_put_whole_and_replaces_a_staged_one(
+        engine_settings: Settings) -> None:
+    engine = await get_engine(engine_settings)
+    await engine.ensure_container()
+    path = f"writer/{unique('small')}.jsonl.gz"
+    big = BlockBlobJsonlWriter(engine.blob(path), gzip=False, block_size=1024)
+    await big.write(b"".join(orjson.dumps({"id": i, "noise": os.urandom(32).hex()}) + b"\n" for i in range(200)),
+                    200)
+    await big.commit()
+    assert (await engine.blob(path).get_block_list("committed"))[0] != [], "staged blocks first"
+    small = BlockBlobJsonlWriter(engine.blob(path), gzip=True, metadata={"stream": "s"})
+    await small.write(b'{"id":"only"}\n', 1)
+    await small.commit({"records": "1"})
+    blob = engine.blob(path)
+    data = await (await blob.download_blob()).readall()
+    assert gzip.decompress(data) == b'{"id":"only"}\n' and small.bytes_written == len(data)
+    assert (await blob.get_block_list("committed"))[0] == [], "one Put Blob, no block list"
+    props = await blob.get_blob_properties()
+    assert props.metadata == {"stream": "s", "records": "1"}
+    assert props.content_settings.content_type == "application/gzip"
