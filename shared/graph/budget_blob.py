@@ -51,8 +51,9 @@ class BlobStats:
 
 
 class BlobGrantSource:
-    def __init__(self, container: ContainerClient, *, clock: Clock = time.time) -> None:
+    def __init__(self, container: ContainerClient, *, clock: Clock = time.time, folder: str = LEDGER_FOLDER) -> None:
         self._container = container
+        self._folder = folder
         self._clock = clock
         self._cache: dict[str, _Cached] = {}
         self._fallback = LocalSource(clock)
@@ -62,7 +63,7 @@ class BlobGrantSource:
         self.stats = BlobStats()
 
     def _path(self, key: str) -> str:
-        return f"{LEDGER_FOLDER}/{key}.json"
+        return f"{self._folder}/{key}.json"
 
     async def _read(self, key: str) -> _Cached:
         self.stats.reads += 1
@@ -168,7 +169,9 @@ def make_governor(settings: Settings, blob_service: BlobServiceClient) -> Govern
     holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     source: GrantSource = LocalSource()
     if settings.governor == "shared":
-        source = BlobGrantSource(blob_service.get_container_client(settings.output_container))
+        # under OUTPUT_PREFIX like every other blob of the app (checkpoints, manifests), never beside it
+        source = BlobGrantSource(blob_service.get_container_client(settings.output_container),
+                                 folder=f"{settings.output_prefix}/{LEDGER_FOLDER}")
     app_id = settings.client_id if settings.credential_type != "managed_identity" else settings.azure_client_id
     return Governor(source, holder=holder, tier=settings.tenant_size, share=settings.budget_share,
                     app_id=app_id or "")
