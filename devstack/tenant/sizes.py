@@ -84,8 +84,9 @@ class TenantSizes:
 
     @classmethod
     def demo(cls) -> TenantSizes:
-        """~50 users, every kind and every per-parent condition present; builds and pages in milliseconds."""
-        return cls()
+        """~50 users, every kind and every per-parent condition present (five mailboxes with child folders);
+        builds and pages in milliseconds."""
+        return cls(mailboxes_with_child_folders=5)
 
     @classmethod
     def small(cls) -> TenantSizes:
