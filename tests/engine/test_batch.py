@@ -3,12 +3,14 @@ due items share the next envelope."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import orjson
 import yarl
 
 from shared.graph.batch import MAX_ITEMS, Get, _Item, answers, envelope, relative_url, take
+from shared.graph.limiter import AdaptiveLimiter
 
 ROOT = "https://graph.microsoft.com/v1.0"
 
@@ -51,3 +53,25 @@ def test_an_envelope_takes_due_items_of_one_mailbox_up_to_the_cap() -> None:
     assert [i.get.key for i in take(items, now=1.0, per_mailbox=2)] == ["m0", "m1"]
     assert [i.get.key for i in take(items[25:], now=1.0, per_mailbox=4)] == ["n0"]
     assert take([_item("late", "m", due=5.0)], now=1.0, per_mailbox=4) == []
+
+
+async def test_a_batch_holds_its_mailbox_slots_at_once_and_never_beyond_the_limit() -> None:
+    """Envelopes of four items and lone GETs of one mailbox share its four slots: taken atomically (two envelopes
+    taking slots one by one could each hold two and wait forever), never more than four in flight."""
+    limiter = AdaptiveLimiter(4)
+    seen: list[tuple[int, int]] = []
+
+    async def hold(count: int) -> None:
+        async with limiter.slot(count):
+            for _ in range(3):
+                seen.append((count, limiter.in_flight))
+                await asyncio.sleep(0)
+
+    await asyncio.wait_for(asyncio.gather(*(hold(4 if i % 3 == 0 else 1) for i in range(30))), timeout=10)
+    assert max(n for _, n in seen) == 4 and limiter.in_flight == 0
+    assert {n for c, n in seen if c == 4} == {4}  # an envelope's four slots are its own: nothing else in flight
+    assert {n for c, n in seen if c == 1} >= {2, 3}  # lone GETs still share the mailbox among themselves
+    seen.clear()
+    limiter.throttled()  # the limit shrank below four after an envelope was built: the envelope still goes, alone
+    await asyncio.wait_for(asyncio.gather(hold(4), hold(1), hold(4)), timeout=10)
+    assert {n for c, n in seen if c == 4} == {4} and limiter.in_flight == 0
