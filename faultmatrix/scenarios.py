@@ -733,11 +733,12 @@ def page_over_limit() -> Scenario:
         from shared.state.checkpoints import checkpoint_path
 
         served = _huge_pages_served(ctx)
-        growth = _rss_note(ctx, f"a {_mb(OVERSIZED_PAGE)} page refused at {DEFAULT_MAX_PAGE_MB} MiB")
+        limit = int(ctx.settings.get("GRAPH_MAX_PAGE_MB") or DEFAULT_MAX_PAGE_MB)
+        growth = _rss_note(ctx, f"a {_mb(OVERSIZED_PAGE)} page, GRAPH_MAX_PAGE_MB={limit}")
         if served != 1:
             ctx.problems.append(f"the oversized page was served {served} times; a page too large is not asked for "
                                 "again")
-        if growth > 2 * DEFAULT_MAX_PAGE_MB * MB:
+        if growth > 2 * limit * MB:
             ctx.problems.append(f"refusing the page cost the worker {_mb(growth)}, more than twice the limit")
         users = _last_partitions(ctx).get(("users", None), {})
         if users.get("reruns"):
