@@ -74,7 +74,10 @@ async def _work(spec: WorkerSpec, name: str) -> dict[str, Any]:
                    "overrides": {"full": True, **overrides}}
             result = await sync_partition(settings, run, stream, parent)  # type: ignore[arg-type]
         totals["partitions"] += 1
-        totals["failed"] += result["status"] == "failed"
+        if result["status"] == "failed":
+            totals["failed"] += 1
+            codes = totals.setdefault("errors", {})
+            codes[result.get("error_code", "?")] = codes.get(result.get("error_code", "?"), 0) + 1
         totals["requests"] += result["requests"]
         totals["throttled"] += result["throttled"]
 
@@ -257,9 +260,15 @@ def render(phases: list[Phase], workers: int) -> str:
         conflicts = sum(int(b.get("conflicts", 0)) for b in blob)
         partitions = sum(int(w["partitions"]) for w in phase.workers)
         failed = sum(int(w["failed"]) for w in phase.workers)
+        codes: dict[str, int] = {}
+        for w in phase.workers:
+            for code, count in w.get("errors", {}).items():
+                codes[code] = codes.get(code, 0) + int(count)
+        why = f": {', '.join(f'{c} {n}' for c, n in sorted(codes.items()))}" if codes else ""
+        reads = sum(int(b.get("reads", 0)) for b in blob)
         lines.append(f"governor {phase.governor}: {workers} workers, {phase.seconds:.0f} s, {partitions:,} partitions "
-                     f"({failed:,} failed), {bookings:,} grants booked, {writes:,} ledger writes "
-                     f"({conflicts:,} lost an ETag race and re-read)")
+                     f"({failed:,} failed{why}), {bookings:,} grants booked, {reads:,} ledger reads and {writes:,} "
+                     f"writes ({conflicts:,} lost an ETag race and re-read)")
     return "\n".join(lines)
 
 

@@ -58,7 +58,7 @@ class ScopeBudget:
     def slack(self) -> float:
         """Added to every grant's end: a request admitted at the deadline reaches Graph later (connection set-up,
         a busy event loop, the network), and two requests' delays differ by up to this much without overlap."""
-        return max(0.25, self.window / 20)
+        return max(0.5, self.window / 20)
 
     @property
     def max_slice(self) -> float:
@@ -164,14 +164,15 @@ def _worst_window(grants: tuple[Grant, ...], start: float, end: float, window: f
 def book(ledger: Ledger, *, now: float, holder: str, want: float, budget: ScopeBudget,
          horizon: float | None = None) -> tuple[Ledger, Grant | None]:
     """Book up to `want` units at the earliest start >= now (and after any pause) that keeps every window within
-    the budget; None when nothing fits before `now + horizon` (default: one window).
+    the budget; None when nothing fits before `now + horizon` (default: three windows, so that a busy scope books
+    a start in the future and its holder sleeps until then instead of polling the ledger).
 
     Safe under any interleaving of bookings: for any window, the last grant booked into it was checked against
     every earlier grant overlapping that window, so their sum fits. Grants ending more than a window before
     `now` can no longer share a window with a new grant and are dropped, which keeps the document small.
     """
     window = budget.window
-    horizon = window if horizon is None else horizon
+    horizon = 3 * window if horizon is None else horizon
     damaged = bool(ledger.extra.get("damaged"))
     grants = tuple(g for g in ledger.grants if g.end >= now - 2 * window)
     units = min(max(want, 0.0), budget.units) or 1.0

@@ -77,8 +77,10 @@ def test_a_full_window_books_the_next_grant_in_the_future() -> None:
     assert starts[:5] == [100.0] * 5
     assert min(starts[5:]) > 100.0 + budget.hold + budget.window  # after the first five left every window
     assert worst_window(list(ledger.grants), budget.window) <= budget.units
-    _, none = book(ledger, now=100.0, holder="a", want=1, budget=budget)  # nothing within one window
-    assert none is None
+    _, none = book(ledger, now=100.0, holder="a", want=1, budget=budget, horizon=budget.window)
+    assert none is None  # nothing fits within one window
+    _, later = book(ledger, now=100.0, holder="a", want=1, budget=budget)
+    assert later is not None and later.start >= max(starts)  # by default a start further ahead: sleep, not poll
 
 
 @pytest.mark.parametrize("seed", range(25))

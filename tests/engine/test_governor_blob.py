@@ -62,13 +62,12 @@ async def test_instances_racing_for_one_ledger_never_overbook(services: list[Blo
     conflicts = sum(s.stats.conflicts for s in sources)
     assert conflicts > 0, "the instances never raced: the test proves nothing"
     assert sum(s.stats.fallbacks for s in sources) == 0
-    # 40 units, 3 each: 13 grants fit in the window no matter who asked first; the others must wait.
-    in_window = [g for g in granted if g.start < granted[0].start + 1]
-    assert sum(g.units for g in in_window) <= budget.units
+    # 40 units, 3 each: 13 grants fit in the first window no matter who asked first; the others start later.
+    first = min(g.start for g in granted)
+    assert len([g for g in granted if g.start < first + budget.window]) == 13, "all that fits, not less nor more"
     assert worst_window(granted, budget.window) <= budget.units
     final = await stored(containers(services)[0], key)
     assert set(granted) <= set(final.grants), "a booking was lost: a write did not see an earlier one"
-    assert len(granted) == 13, "the ledger must hand out all that fits, not less"
 
 
 async def test_a_dead_instance_holds_its_grants_only_until_they_end(services: list[BlobServiceClient]) -> None:
