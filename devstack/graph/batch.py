@@ -73,7 +73,7 @@ def validate(body: Any) -> list[dict[str, Any]]:
 
 def _mailbox(path: str, mailbox_key: Callable[[str], str]) -> str | None:
     try:
-        ep, keys = endpoints.match(endpoints.split_path(path))
+        ep, keys, _ = endpoints.route(path)
     except endpoints.RouteError:
         return None
     return mailbox_key(keys[0]) if ep.family == "outlook" and keys else None

@@ -234,6 +234,31 @@ def split_path(raw_path: str) -> list[str]:
     return out
 
 
+_FOLDER_SETS = frozenset({"mailfolders", "contactfolders"})
+
+
+def fold_child_folders(segments: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """`mailFolders/{a}/childFolders/{b}/...` (the navigation form the SDKs generate, any depth) addresses folder b:
+    the segments with each chain folded to `mailFolders/{b}`, and the (parent, child) steps the caller must check."""
+    out = list(segments)
+    steps: list[tuple[str, str]] = []
+    i = 0
+    while i < len(out):
+        if out[i].lower() in _FOLDER_SETS and i + 3 < len(out) and out[i + 2].lower() == "childfolders":
+            steps.append((out[i + 1], out[i + 3]))
+            del out[i + 1:i + 3]  # mailFolders, a, childFolders, b -> mailFolders, b (and look again from there)
+            continue
+        i += 1
+    return out, steps
+
+
+def route(raw_path: str) -> tuple[Endpoint, tuple[str, ...], list[tuple[str, str]]]:
+    """The endpoint, its keys and the child-folder steps of a raw path (RouteError when nothing fits)."""
+    segments, steps = fold_child_folders(split_path(raw_path))
+    ep, keys = match(segments)
+    return ep, keys, steps
+
+
 def match(segments: list[str]) -> tuple[Endpoint, tuple[str, ...]]:
     """The endpoint whose pattern fits best (most literal segments) and the keys it captured."""
     best: tuple[int, Endpoint, tuple[str, ...]] | None = None

@@ -107,7 +107,7 @@ class GraphService:
                 raise GraphError(405, "Request_BadRequest",
                                  "Specified HTTP method is not allowed for the request target.")
             try:
-                ep, keys = endpoints.match(endpoints.split_path(req.raw_path))
+                ep, keys, _ = endpoints.route(req.raw_path)
             except endpoints.RouteError:
                 raise GraphError(400, "BadRequest",
                                  f"Resource not found for the segment '{_last_segment(req.raw_path)}'.") from None
@@ -297,6 +297,24 @@ class GraphService:
             coll = paging.ReversedCollection(coll)
         return _Target(coll, parent_ids=parents, user_id=user_id)
 
+    def _check_child_steps(self, ep: Endpoint, keys: tuple[str, ...], raw_path: str) -> None:
+        """In `mailFolders/{a}/childFolders/{b}` folder b must be a child of a, as Graph looks b up among a's
+        children."""
+        _, steps = endpoints.fold_child_folders(endpoints.split_path(raw_path))
+        if not steps or ep.user_key is None:
+            return
+        user = self.resolve_user(keys[ep.user_key])
+        if user is None:
+            return  # _resolve answers the missing user
+        mail = ep.kind in ("mailFolders", "folderMessages")
+        folders = self.tenant.collection("mailFolders" if mail else "contactFolders", str(user["id"]))
+        for parent, child in steps:
+            if mail and parent.lower() in WELL_KNOWN_MAIL_FOLDERS:
+                parent = self._well_known_folder(str(user["id"]), parent)
+            found = folders.get(child) if folders is not None else None
+            if found is None or found.get("parentFolderId") != parent:
+                raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
     def _folders(self, ep: Endpoint, keys: tuple[str, ...], parents: tuple[str, ...], user_id: str,
                  include_hidden: bool) -> _Target:
         """Folder lists over the mailbox's whole folder collection: `/mailFolders` and `/contactFolders` are the
@@ -379,6 +397,7 @@ class GraphService:
         fault: FaultDecision,
     ) -> GraphResponse:
         include_hidden = any(k.lower() == "includehiddenfolders" and v.lower() == "true" for k, v in opts.extra.items())
+        self._check_child_steps(ep, keys, req.raw_path)
         target = self._resolve(ep, keys, include_hidden)
         hidden = permissions.hidden_properties(ep.name, roles)
         if ep.delta is not None:

@@ -396,3 +396,21 @@ def test_child_folders_take_part_of_a_mailbox_and_leave_the_rest_as_it_was() -> 
         assert folders.count() == (12 if u in hierarchies else 9)
         if u not in hierarchies:  # untouched mailboxes are byte for byte the flat tenant's
             assert every == [m["id"] for m in flat.collection("messages", user).iter_from(0)]  # type: ignore[union-attr]
+
+
+async def test_child_folder_navigation_paths(graph: GraphHarness) -> None:
+    """`mailFolders/{a}/childFolders/{b}/...` as the SDKs build it, any depth; b must be a child of a."""
+    user = nested_user(graph)
+    folders = by_name(graph.records("mailFolders", user))
+    child, grandchild = folders["Clients"], folders["Contrats 2025"]
+    deep = f"/users/{user}/mailFolders/inbox/childFolders/{q(child['id'])}/childFolders/{q(grandchild['id'])}"
+    one = await graph.get(deep)
+    assert one.status == 200 and one.json["id"] == grandchild["id"]
+    items, link = await round_from(graph, f"{deep}/messages/delta")
+    assert [m["id"] for m in items] == graph.ids("folderMessages", user, grandchild["id"])
+    assert "/childFolders/" in link  # links echo the path they answer
+    assert (await round_from(graph, link))[0] == []
+    kids, _ = await graph.walk(f"/users/{user}/mailFolders/inbox/childFolders/{q(child['id'])}/childFolders")
+    assert [f["id"] for f in kids] == [grandchild["id"]]
+    wrong = await graph.get(f"/users/{user}/mailFolders/archive/childFolders/{q(grandchild['id'])}/messages")
+    assert wrong.status == 404 and wrong.json["error"]["code"] == "ErrorItemNotFound"
