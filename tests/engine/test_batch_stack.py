@@ -1,6 +1,7 @@
 """`$batch` through the real client and the emulator: an inner 429 waits for its own (decimal) Retry-After and goes
-again alone, an expired stored link answers 410 inside a batch and resyncs only its partition, inner errors are
-classified exactly like lone GETs, and a nextLink to another host inside an inner body never gets a token."""
+again alone, an expired stored link answers 410 inside a batch (a resync), an inner 401 replaces the token once,
+inner errors are classified exactly like lone GETs, and a nextLink to another host inside an inner body never gets
+a token."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
+from shared.auth import AccessToken
 from shared.config import Settings, load_settings
-from shared.graph import Action, GraphRequestError, OffHostLinkError, RequestStats
+from shared.graph import Action, GraphClient, GraphRequestError, OffHostLinkError, RequestStats, make_session
 from shared.graph.batch import BatchReader, Get
 from shared.runtime import close_engines, get_engine
 from shared.streams import CATALOG
@@ -125,3 +127,47 @@ async def test_off_host_next_link_in_an_inner_body_gets_no_token(
     assert result["status"] == "failed" and result["error_code"] == OffHostLinkError.code, result
     assert listener.origin.split("//")[1] in result["error_message"] and "skiptoken" not in result["error_message"]
     assert result["blob_path"] is None and listener.requests == []
+
+
+async def test_inner_401_replaces_the_token_once_and_the_items_go_again(stack: RunningStack, workload_env: None,
+                                                                       oracle: Oracle) -> None:
+    """Graph authenticates every item of a batch: a refused token comes back as inner 401s, the client drops that
+    token, fetches a fresh one and sends the items again."""
+    settings = load_settings(engine_environ(stack))
+    engine = await get_engine(settings)
+
+    class RevokedFirst:
+        def __init__(self) -> None:
+            self.bad: AccessToken | None = AccessToken("eyJhbGciOiJub25lIn0.e30.revoked", 4_102_444_800.0, None)
+            self.invalidated: list[str] = []
+
+        async def get(self, tenant_id: str) -> AccessToken:
+            return self.bad or await engine.tokens.get(tenant_id)
+
+        def invalidate(self, tenant_id: str, token: AccessToken) -> None:
+            self.invalidated.append(token.token)
+            self.bad = None
+
+        async def close(self) -> None:
+            return None
+
+    tokens = RevokedFirst()
+    session = make_session(settings)
+    user = mailbox_users(oracle)[3]
+    root = f"{settings.graph_root}/users/{q(user)}"
+    stack.admin.graph("POST", "/counters/reset")
+    try:
+        client = GraphClient(settings, tokens, session)
+        stats = RequestStats()
+        out = await BatchReader(client, settings.graph_root, stack.env.tenant_id, MAIL, parent_scoped=True,
+                                stats=stats).get_many([Get("a", f"{root}/mailFolders/delta"),
+                                                       Get("b", f"{root}/contacts?$top=1")])
+    finally:
+        await session.close()
+        await close_engines()
+    assert all(isinstance(v, dict) for v in out.values()), out
+    assert tokens.invalidated == ["eyJhbGciOiJub25lIn0.e30.revoked"]
+    counters = stack.admin.graph("GET", "/counters")
+    # the items were refused inside the first envelope and sent again in a second one
+    assert counters["by_status"].get("401") == 2 and counters["batches"] == 2
+    assert stats.requests == 2 and stats.batch_items == 4 and stats.retries == 2
