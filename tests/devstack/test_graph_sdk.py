@@ -13,6 +13,7 @@ import pytest
 from azure.identity.aio import ClientSecretCredential
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
@@ -97,6 +98,62 @@ async def test_sdk_pages_users_and_runs_a_delta_round(stack: RunningStack) -> No
         finally:
             stack.admin.graph("POST", "/tenant", {"op": "update", "kind": "users", "id": target,
                                                   "patch": {"jobTitle": before.job_title}})
+    finally:
+        await credential.close()
+        await http.aclose()
+
+
+async def test_sdk_reads_the_folder_hierarchy_by_delta_and_child_folders(stack: RunningStack) -> None:
+    """The SDK's mailFolders delta builder: nested folders (the demo tenant has some) parse as MailFolder models with
+    no unknown properties, and its childFolders builder walks one level down."""
+    env = stack.env
+    assert env.graph_url is not None, "the stack runs without the Graph emulator"
+    reg = stack.admin.register_app(roles=["User.Read.All", "Mail.Read"])
+    credential = ClientSecretCredential(
+        env.tenant_id, reg["client_id"], reg["secret"]["value"], authority=env.authority_host,
+        disable_instance_discovery=True, connection_verify=env.ca_bundle,
+    )
+    http = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(verify=ssl.create_default_context(cafile=env.ca_bundle), trust_env=False))
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"],
+                                               allowed_hosts=["127.0.0.1"])
+    adapter = GraphRequestAdapter(auth, http)
+    adapter.base_url = f"{env.graph_url}/v1.0"
+    client = GraphServiceClient(request_adapter=adapter)
+    try:
+        users = await client.users.get()
+        assert users is not None and users.value
+        found: dict[str, list[Any]] = {}
+        for user in users.value:
+            assert user.id is not None
+            config = RequestConfiguration()  # type: ignore[var-annotated]
+            config.headers.add("Prefer", "odata.maxpagesize=5")
+            try:
+                page = await client.users.by_user_id(user.id).mail_folders.delta.get(request_configuration=config)
+            except ODataError as err:  # no mailbox (404) or outside the access policy (403)
+                assert err.response_status_code in (403, 404)
+                continue
+            folders: list[Any] = []
+            while page is not None:
+                folders.extend(page.value or [])
+                if not page.odata_next_link:
+                    assert page.odata_delta_link
+                    break
+                page = await client.users.by_user_id(user.id).mail_folders.delta.with_url(
+                    page.odata_next_link).get()
+            if len(folders) > 9:
+                found[user.id] = folders
+        assert found, "the demo tenant should have mailboxes with child folders"
+        user_id, folders = next(iter(found.items()))
+        assert all(unknown(f) == set() for f in folders)
+        ids = {f.id for f in folders}
+        nested = [f for f in folders if f.parent_folder_id in ids]
+        assert nested and all(isinstance(f.child_folder_count, int) for f in folders)
+        parent = next(f for f in folders if f.id == nested[0].parent_folder_id)
+        kids = await client.users.by_user_id(user_id).mail_folders.by_mail_folder_id(parent.id).child_folders.get()
+        assert kids is not None and {k.id for k in kids.value or []} == {
+            f.id for f in folders if f.parent_folder_id == parent.id}
+        assert parent.child_folder_count == len(kids.value or [])
     finally:
         await credential.close()
         await http.aclose()
