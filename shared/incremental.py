@@ -101,11 +101,14 @@ class Incremental:
                             snake_case=self.settings.snake_case, parent_key=self.spec.parent_key,
                             parent_id=self.parent_id)
 
-    def _headers(self) -> dict[str, str] | None:
+    def _headers(self, share: int = 1) -> dict[str, str] | None:
+        """Outlook page size; `share` items of one `$batch` split one page's worth between them, so an envelope of
+        up to twenty first pages stays about as large as one ordinary page (memory, GRAPH_MAX_PAGE_MB); the rest
+        of a big folder follows on its nextLinks at the full size."""
         if not self.plan.outlook:
             return None
         size = self.settings.page_size_for(self.spec.name) or 100
-        return {"Prefer": f"odata.maxpagesize={size}"}
+        return {"Prefer": f"odata.maxpagesize={max(mbx.BATCH_PAGE_FLOOR, size // max(1, share))}"}
 
     async def _pages(self, link: str, *, stored: bool) -> AsyncIterator[Page]:
         """Pages of one delta round; a resync answer to a stored link becomes `_Resync` (a fresh query's own
@@ -200,10 +203,11 @@ class Incremental:
             raise _Resync("FolderHierarchyUnknown")
         old = mbx.folder_cursors(usable.cursors) if usable is not None else {}
         default_folder = bool(self.plan.default_folder_path)
-        gets = [Get(mbx.HIERARCHY, stored_hierarchy or self._hierarchy_url(), self._headers())]
+        share = mbx.batch_share(1 + len(old))
+        gets = [Get(mbx.HIERARCHY, stored_hierarchy or self._hierarchy_url(), self._headers(share))]
         if default_folder and not old:
             gets.append(Get(mbx.PROBE, self._probe_url()))
-        gets += [Get(folder, link, self._headers()) for folder, link in old.items()]
+        gets += [Get(folder, link, self._headers(share)) for folder, link in old.items()]
         outcomes = await reader.get_many(gets)
         records, hierarchy_link = await self._hierarchy(outcomes[mbx.HIERARCHY], stored=stored_hierarchy is not None)
         hierarchy = mbx.read_hierarchy(records)
@@ -221,7 +225,8 @@ class Incremental:
         for folder in old:
             follow += await self._first_page(writer, shaper, folder, outcomes[folder], stored=True)
         if fresh:
-            firsts = await reader.get_many([Get(f, self._initial_url(f), self._headers()) for f in fresh])
+            share = mbx.batch_share(len(fresh))
+            firsts = await reader.get_many([Get(f, self._initial_url(f), self._headers(share)) for f in fresh])
             for folder in fresh:
                 follow += await self._first_page(writer, shaper, folder, firsts[folder], stored=False)
         await self._follow(writer, shaper, follow)

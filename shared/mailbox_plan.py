@@ -12,10 +12,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.graph.batch import MAX_ITEMS
+
 HIERARCHY = "@folders"
 """Cursor key of the folder hierarchy's deltaLink (folder ids never start with `@`)."""
 PROBE = "@default"
 """Batch key of the one-item read that finds the default folder's id when no child folder names it."""
+
+
+BATCH_PAGE_FLOOR = 10
+"""Outlook's default page size: no batch item asks for smaller pages."""
+
+
+def batch_share(items: int) -> int:
+    """How many items of one envelope share a page's worth of records (Graph takes at most 20 per envelope)."""
+    return max(1, min(items, MAX_ITEMS))
 
 
 def folder_cursors(cursors: Mapping[str, str]) -> dict[str, str]:

@@ -59,3 +59,7 @@ def test_cursors_and_pages() -> None:
     page = mbx.page_body({"value": [{"id": "1"}, "junk"], "@odata.nextLink": "https://g/next"})
     assert page.records == [{"id": "1"}] and page.next_link == "https://g/next" and page.delta_link is None
     assert mbx.page_body({"@odata.deltaLink": "d"}).delta_link == "d"
+
+
+def test_items_of_one_envelope_share_a_page_worth_of_records() -> None:
+    assert [mbx.batch_share(n) for n in (0, 1, 9, 20, 45)] == [1, 1, 9, 20, 20]
