@@ -1,7 +1,8 @@
-"""A tiny HTTPS proxy in front of Azurite that fails block-list commits: `Put Block List` (`comp=blocklist`) of
-each blob answers 500 for its first `fail_commits` attempts, every other request passes through untouched. The
-staged blocks stay uncommitted, so a writer that lost its commit must stage and commit again, never expose a
-half-written blob and never double its rows."""
+"""A tiny HTTPS proxy in front of Azurite that fails data-blob commits: the request that makes a JSON Lines blob
+visible (`Put Block List`, or `Put Blob` when the writer sends a small partition in one request) answers 500 for
+each blob's first `fail_commits` attempts; every other request passes through untouched. Nothing of a failed commit
+becomes visible, so a writer that lost its commit must write again, never expose a half-written blob and never
+double its rows."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ _FAILURE = (b'<?xml version="1.0" encoding="utf-8"?><Error><Code>InternalError</
             b"<Message>The server encountered an internal error. Please retry the request.</Message></Error>")
 
 
+_DATA_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def _is_data_commit(request: web.Request) -> bool:
+    if request.method != "PUT" or not request.path.endswith(_DATA_SUFFIXES):
+        return False
+    comp = request.query.get("comp")
+    return comp == "blocklist" or (comp is None and request.headers.get("x-ms-blob-type") == "BlockBlob")
+
+
 @dataclass(slots=True)
 class CommitFaultProxy:
     server_ssl: ssl.SSLContext
@@ -34,7 +45,7 @@ class CommitFaultProxy:
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         assert self._session is not None
-        if request.method == "PUT" and request.query.get("comp") == "blocklist":
+        if _is_data_commit(request):
             self.attempts[request.path] += 1
             if self.attempts[request.path] <= self.fail_commits:
                 await request.read()

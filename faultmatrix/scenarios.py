@@ -236,16 +236,17 @@ def azurite_restart() -> Scenario:
 
 
 def block_commit_fails() -> Scenario:
-    """Every data blob's block-list commit answers 500 on its first four attempts (more than the Storage SDK's
-    retries): the partition fails as retryable, the re-run pass stages and commits again."""
+    """Every data blob's commit (Put Block List, or Put Blob for a partition of one block) answers 500 on its first
+    four attempts (more than the Storage SDK's retries): the partition fails as retryable, the re-run pass writes
+    and commits again."""
     def verify(ctx: RunContext, http: list[tuple[int, str]]) -> None:
         proxy = ctx.state.get("blob_proxy")
         failed = proxy.failed if proxy is not None else 0
-        ctx.notes.append(f"{failed} block-list commits failed, {proxy.passed_commits if proxy else 0} passed")
+        ctx.notes.append(f"{failed} data-blob commits failed, {proxy.passed_commits if proxy else 0} passed")
         if not failed:
-            ctx.problems.append("no block-list commit was failed")
+            ctx.problems.append("no data-blob commit was failed")
 
-    return Scenario("block_commit_fails", "block-list commits fail (500) beyond the Storage SDK's retries",
+    return Scenario("block_commit_fails", "data-blob commits fail (500) beyond the Storage SDK's retries",
                     ("users", "groups", "group_member"), commit_faults=4, verify=verify,
                     expectation=Expectation(min_reruns=1))
 
