@@ -218,7 +218,8 @@ def run_phase(stack: Stack, *, governor: str, workers: int, seconds: float, budg
     procs = []
     started = time.monotonic()
     for i in range(workers):
-        env = stack.worker_env(governor, budget_scale, tier, "multiworker", f"{governor}/w{i}")
+        # One OUTPUT_PREFIX for all, as every instance of one app has: the ledgers live under it.
+        env = stack.worker_env(governor, budget_scale, tier, "multiworker", governor)
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "bench.multiworker", "--worker", str(spec_path), "--name", f"{governor}-w{i}"],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
@@ -229,7 +230,9 @@ def run_phase(stack: Stack, *, governor: str, workers: int, seconds: float, budg
             lines = [line for line in out.splitlines() if line.startswith("{")]
             if proc.returncode != 0 or not lines:
                 raise RuntimeError(f"worker exited {proc.returncode}: {err[-2000:]}")
-            outputs.append(json.loads(lines[-1]))
+            result = json.loads(lines[-1])
+            result["ledger_warnings"] = [line for line in err.splitlines() if "budget ledger" in line][:3]
+            outputs.append(result)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -266,9 +269,11 @@ def render(phases: list[Phase], workers: int) -> str:
                 codes[code] = codes.get(code, 0) + int(count)
         why = f": {', '.join(f'{c} {n}' for c, n in sorted(codes.items()))}" if codes else ""
         reads = sum(int(b.get("reads", 0)) for b in blob)
+        fallbacks = sum(int(b.get("fallbacks", 0)) for b in blob)
         lines.append(f"governor {phase.governor}: {workers} workers, {phase.seconds:.0f} s, {partitions:,} partitions "
                      f"({failed:,} failed{why}), {bookings:,} grants booked, {reads:,} ledger reads and {writes:,} "
-                     f"writes ({conflicts:,} lost an ETag race and re-read)")
+                     f"writes ({conflicts:,} lost an ETag race and re-read), {fallbacks} fallbacks to a local share")
+        lines += [f"  {w}" for worker in phase.workers for w in worker.get("ledger_warnings", [])]
     return "\n".join(lines)
 
 

@@ -64,4 +64,5 @@ def test_worker_processes_sharing_the_ledger_stay_within_every_scope(throttled_s
     # The directory scope was driven to its budget (not merely idle), and every worker took part through Blob.
     assert governed.scopes["directory"].peak >= 0.4 * limits["directory"][0]
     assert all(w["blob"]["writes"] > 0 and w["blob"]["fallbacks"] == 0 for w in governed.workers)
-    assert sum(w["failed"] for w in governed.workers) == 0
+    # Workers copy the same partitions at once (the orchestrator never does): only their checkpoints may collide.
+    assert all(set(w.get("errors", {})) <= {"CheckpointConflict"} for w in governed.workers)
