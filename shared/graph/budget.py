@@ -58,7 +58,7 @@ class ScopeBudget:
     def slack(self) -> float:
         """Added to every grant's end: a request admitted at the deadline reaches Graph later (connection set-up,
         a busy event loop, the network), and two requests' delays differ by up to this much without overlap."""
-        return max(0.5, self.window / 20)
+        return max(0.5, self.window / 10)
 
     @property
     def max_slice(self) -> float:

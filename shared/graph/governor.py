@@ -111,8 +111,8 @@ class ScopeGovernor:
                         return
                     budget = self._effective()
                     grant = await self._source.book(self.key, self._holder, self._want(cost, budget), budget)
-                    if grant is None:
-                        await self._sleep(self.budget.hold)
+                    if grant is None:  # nothing fits for several windows: one window later is soon enough
+                        await self._sleep(self.budget.window)
                         continue
                     self.stats.bookings += 1
                     debt = min(0.0, self._balance) if now <= self._deadline + self.budget.window else 0.0
