@@ -124,8 +124,10 @@ class ScopeGovernor:
             self._queued -= cost
 
     def settle(self, estimated: float, actual: float) -> None:
-        """Graph's own charge (x-ms-resource-unit) corrects the estimate: more becomes a debt on the next grant."""
-        self._balance += estimated - actual if actual > estimated or self._clock() <= self._deadline else 0.0
+        """Graph's own charge (x-ms-resource-unit) corrects the estimate: more becomes a debt on the next grant.
+        Less is not refunded: the request may have been admitted from an earlier grant than the current one."""
+        if actual > estimated:
+            self._balance -= actual - estimated
 
     async def throttled(self, retry_after: float | None) -> None:
         """Graph disagreed: stop spending this grant, book against half the budget, and pause every holder."""

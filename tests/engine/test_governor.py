@@ -192,3 +192,23 @@ async def test_the_setting_chooses_the_grant_source(mode: str, source: str | Non
     scope = governor.scope("00000000-0000-0000-0000-000000000001", "directory")
     assert scope is not None and scope.budget.units == 4000
     assert scope.key.startswith("00000000-0000-0000-0000-0000000000a1/")  # per app: Graph throttles per app
+
+
+async def test_graph_charging_more_than_estimated_is_paid_from_the_next_grant() -> None:
+    clock = VirtualClock()
+    booked: list[Grant] = []
+
+    class Recording(LocalSource):
+        async def book(self, key: str, holder: str, want: float, budget: ScopeBudget) -> Grant | None:
+            grant = await super().book(key, holder, want, budget)
+            booked.extend([grant] if grant is not None else [])
+            return grant
+
+    governor = ScopeGovernor("k", ScopeBudget("directory", 40, 10), Recording(clock), "me", clock=clock,
+                             sleep=clock.sleep)
+    await governor.acquire(2)
+    governor.settle(2, 12)  # the table said 2, Graph charged 12: a debt of 10
+    governor.settle(5, 1)  # less is not refunded
+    for _ in range(20):
+        await governor.acquire(2)
+    assert sum(g.units for g in booked) >= 2 + 10 + 20 * 2  # the ledger ends up holding what Graph charged
