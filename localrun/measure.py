@@ -40,13 +40,13 @@ class Measurement:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-async def measure(users: int, chunk_size: int = 500, partitions_in_flight: int = 50,
-                  chunks_in_flight: int = 4) -> Measurement:
+async def measure(users: int, chunk_size: int = 500, limits: dict[str, Any] | None = None) -> Measurement:
+    """The orchestrators' replay cost and history sizes at `users` parents, with the default fan-out limits
+    unless `limits` overrides some."""
     tenant = SimulatedTenant.users(users, STREAMS, chunk_size=chunk_size, records_per_partition=1)
     index = FunctionIndex.from_app(function_app.app).with_activities(tenant.activities())
     runtime = DurableRuntime(index, RuntimeOptions(max_concurrent_activities=64))
-    request = {"tenant_id": "measure", "trigger": "local", "overrides": {},
-               "limits": {"partitions_in_flight": partitions_in_flight, "chunks_in_flight": chunks_in_flight}}
+    request = {"tenant_id": "measure", "trigger": "local", "overrides": {}, "limits": dict(limits or {})}
     started = time.perf_counter()
     iid = await runtime.start_new(names.SYNC_RUN, "measure", json.dumps(request))
     done = await runtime.wait(iid)

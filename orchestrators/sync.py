@@ -46,16 +46,19 @@ class Limits(TypedDict):
 
 
 # Width comes from many narrow lanes, not from one wide window: the Durable SDK's cost per `task_any` grows with
-# the tasks it waits on and every replay repeats every step of the generation, so one window of 100 over 200
-# partitions cost more CPU than the copies it scheduled. A chunk of 500 ids runs 20 lanes of 25 parents, each a
-# sliding window of 8 (no barrier: a slow mailbox holds one slot of one lane), i.e. 160 partitions in flight
-# per chunk and 8 chunks per parent stream: more than a Functions instance's activity slots (host.json
-# maxConcurrentActivityFunctions), so the slots never wait for an orchestrator, and replays stay cheap.
+# the tasks it waits on and every replay repeats every step of the generation, so replay CPU grows with
+# window x generation length. One window of 100 over 200 partitions cost more CPU than the copies it scheduled;
+# `python -m localrun measure` (500 users, 5 user streams, best of 3 on a shared machine): rounds of 20 parents
+# 10.1 s of replay, lanes of 25 x 8 in flight with generations of 100 partitions 9.8 s, of 50 partitions 7.9 s,
+# lanes of 50 x 16 in flight with generations of 50 partitions 4.6 s. So a chunk of 500 ids runs 10 lanes of
+# 50 parents, each a sliding window of 16 (no barrier: a slow mailbox holds one slot of one lane) that continues
+# as new every 50 partitions: 160 partitions in flight per chunk and 8 chunks per parent stream, more than a
+# Functions instance's activity slots (host.json maxConcurrentActivityFunctions), so slots never wait.
 # 50 outcome records (~25 KB, ~40 KB with long error texts) per save keep `save_results` inputs under the Azure
 # Storage provider's 45 KB queue-message size, above which a message detours through a blob.
 DEFAULT_RESULTS_PER_SAVE = 50
-DEFAULT_PARENTS_PER_LANE = 25
-DEFAULT_LIMITS = Limits(partitions_in_flight=8, chunks_in_flight=8, partitions_per_generation=100,
+DEFAULT_PARENTS_PER_LANE = 50
+DEFAULT_LIMITS = Limits(partitions_in_flight=16, chunks_in_flight=8, partitions_per_generation=50,
                         parents_per_lane=DEFAULT_PARENTS_PER_LANE, results_per_save=DEFAULT_RESULTS_PER_SAVE,
                         reruns=reruns.DEFAULT_RERUNS, rerun_delay_seconds=reruns.DEFAULT_DELAY_SECONDS)
 _SAVE = -1  # marks a results save among a lane's running tasks

@@ -15,7 +15,9 @@ import pytest
 
 import function_app
 from orchestrators import names
+from orchestrators.sync import DEFAULT_LIMITS
 from shared.config import SETTINGS_BY_NAME
+from shared.parents import CHUNK_SIZE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,7 +124,10 @@ def test_host_json():
     durable = host["extensions"]["durableTask"]
     assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,49}", durable["hubName"])
     assert durable["overridableExistingInstanceStates"] == "NonRunningStates"
-    assert 1 <= durable["maxConcurrentOrchestratorFunctions"] <= durable["maxConcurrentActivityFunctions"] <= 32
+    assert 1 <= durable["maxConcurrentOrchestratorFunctions"] <= durable["maxConcurrentActivityFunctions"] <= 64
+    # one chunk of parents keeps more partitions in flight than an instance has activity slots
+    lanes = CHUNK_SIZE // DEFAULT_LIMITS.get("parents_per_lane", CHUNK_SIZE)
+    assert durable["maxConcurrentActivityFunctions"] <= lanes * DEFAULT_LIMITS["partitions_in_flight"]
     assert durable["storageProvider"]["maxQueuePollingInterval"] <= "00:00:10"
     assert durable["tracing"]["traceInputsAndOutputs"] is False
     assert host["extensions"]["http"]["routePrefix"] == "api"
