@@ -203,7 +203,9 @@ def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             admin.graph("PATCH", "/settings", {"faults": {"latency_ms": args.latency_ms, "tail_rate": args.tail_rate,
                                                           "tail_ms": args.tail_ms, "seed": args.seed}})
             baseline = orjson_baseline(admin, plan)
-            for name in args.contenders:
+            runs = [(name, c) for name in args.contenders
+                    for c in (args.concurrency if name == "product" else [0])]
+            for name, activities in runs:
                 admin.graph("POST", "/counters/reset")
                 console.print(f"running {name} ...")
                 emulator = psutil.Process(stack.pid)
@@ -211,7 +213,9 @@ def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 if name == "product":
                     extra = [args.limits] if args.limits else []
                     result = run_child("bench.contenders.product", str(root / "devstack.env"),
-                                       str(args.concurrency), ",".join(STREAMS), *extra)
+                                       str(activities), ",".join(STREAMS), *extra)
+                    if len(args.concurrency) > 1:
+                        result.name += f" ({activities} activities)"
                 else:
                     client_id, secret = admin.register_app(f"race {name}")
                     config = ContenderConfig(env.tenant_id, client_id, secret, env.authority_host,
@@ -296,8 +300,15 @@ def report(args: argparse.Namespace, plan: Plan, bound: lb.Bound, latency: lb.La
                                                   "rate_seconds": bound.rate_seconds,
                                                   "chain_seconds": bound.chain_seconds,
                                                   "chain_pages": bound.chain_pages},
-            "orjson_us_per_record": baseline * 1e6, "rows": rows,
+            "orjson_us_per_record": baseline * 1e6, "rows": rows, "product_concurrency": args.concurrency,
+            "product_limits": args.limits,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "arch": platform.machine()}}
+
+
+def host_activity_slots() -> int:
+    """What a Functions instance runs at once: the app's own host.json setting, so the race runs what ships."""
+    host = json.loads((REPO / "host.json").read_text("utf-8"))
+    return int(host["extensions"]["durableTask"]["maxConcurrentActivityFunctions"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=60.0, help="emulator latency on every request")
     parser.add_argument("--tail-rate", type=float, default=0.02, help="share of requests with a long tail")
     parser.add_argument("--tail-ms", type=float, default=600.0, help="tail latency (drawn from 1-2x this)")
-    parser.add_argument("--concurrency", type=int, default=64,
-                        help="the product's concurrent activities (host.json maxConcurrentActivityFunctions)")
+    parser.add_argument("--concurrency", help="the product's concurrent activities, comma separated to race "
+                        "several settings in one run (default: host.json maxConcurrentActivityFunctions)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--limits", help='the run request\'s fan-out limits for the product, e.g. '
                         '\'{"partitions_in_flight": 200}\' (default: the orchestrator\'s own)')
@@ -317,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                         "its time from the share it copied (the SDK script takes hours on medium)")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args(argv)
+    args.concurrency = ([int(c) for c in args.concurrency.split(",")] if args.concurrency
+                        else [host_activity_slots()])
     default = "product" if args.preset == "full" else "product,serial,sdk"
     args.contenders = [c.strip() for c in (args.contenders or default).split(",") if c.strip()]
     unknown = sorted(set(args.contenders) - {"product", "serial", "sdk"})

@@ -25,6 +25,11 @@ def test_per_scope_sums_endpoints_and_throttles_by_family() -> None:
     assert scopes["ca"] == {"requests": 0, "throttled": 1}
 
 
+def test_the_product_races_with_the_activity_slots_host_json_gives_an_instance() -> None:
+    host = json.loads((race.REPO / "host.json").read_text("utf-8"))
+    assert race.host_activity_slots() == host["extensions"]["durableTask"]["maxConcurrentActivityFunctions"]
+
+
 def test_plan_counts_one_page_per_mailbox_at_least_and_skips_no_mailbox_users() -> None:
     sizes = TenantSizes.demo()
     plan = race.plan_for(3, sizes, page_size=10)
@@ -38,10 +43,12 @@ def test_plan_counts_one_page_per_mailbox_at_least_and_skips_no_mailbox_users() 
 def test_tiny_race_every_contender_copies_the_whole_tenant(tmp_path: Path) -> None:
     out = tmp_path / "race.json"
     code = race.main(["--preset", "tiny", "--latency-ms", "20", "--tail-rate", "0.02", "--tail-ms", "100",
-                      "--json", str(out)])
+                      "--concurrency", "4,16", "--json", str(out)])
     numbers = json.loads(out.read_text("utf-8"))
     rows = {row["contender"]: row for row in numbers["rows"]}
-    assert set(rows) == {"this product", "serial pager", "msgraph-sdk script"}
+    assert set(rows) == {"this product (4 activities)", "this product (16 activities)", "serial pager",
+                         "msgraph-sdk script"}
+    assert numbers["product_concurrency"] == [4, 16]
     for name, row in rows.items():
         assert row["error"] is None, (name, row["error"])
         assert row["complete"], (name, row["messages"], numbers["plan"]["messages"])
