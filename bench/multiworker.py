@@ -29,9 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from devstack.env import StackEnv
+from bench.race import Admin
 from devstack.graph.endpoints import ENDPOINTS
 from devstack.graph.throttle import CA_PER_1S, REPORTS_PER_10S, TIER_RU_PER_10S, tier_for_users
 from localrun.settings import stack_app_settings
@@ -167,35 +165,16 @@ def scope_reports(timeline: list[list[Any]], scope_limits: dict[str, tuple[float
     return out
 
 
-class Stack:
+class Stack(Admin):
     """Admin calls and worker environments for one running local stack."""
-
-    def __init__(self, env: StackEnv) -> None:
-        self.env = env
-        self.http = requests.Session()
-        self.http.trust_env = False
-        self.http.verify = env.ca_bundle
-
-    def graph_admin(self, method: str, path: str, body: Any = None) -> Any:
-        resp = self.http.request(method, f"{self.env.graph_admin_url}{path}", json=body, timeout=120)
-        resp.raise_for_status()
-        return resp.json() if resp.content else None
 
     def group_ids(self) -> list[str]:
         """Listed under an app of its own, so the listing spends none of the workers' budget."""
-        created = self.http.post(f"{self.env.entra_admin_url}/apps", timeout=60, json={
-            "display_name": "multiworker lister", "home_tenant": self.env.tenant_id, "roles": ["Group.Read.All"],
-            "secret": True})
-        created.raise_for_status()
-        app = created.json()
-        token = self.http.post(f"{self.env.authority_host}/{self.env.tenant_id}/oauth2/v2.0/token", timeout=60, data={
-            "grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["secret"]["value"],
-            "scope": "https://graph.microsoft.com/.default"})
-        token.raise_for_status()
+        token = self.token(*self.register_app("multiworker lister", ["Group.Read.All"]))
         ids: list[str] = []
         link: str | None = f"{self.env.graph_url}/v1.0/groups?$select=id&$top=999"
         while link:
-            page = self.http.get(link, headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=60)
+            page = self.http.get(link, headers={"Authorization": f"Bearer {token}"}, timeout=60)
             page.raise_for_status()
             body = page.json()
             ids += [g["id"] for g in body["value"]]
@@ -211,8 +190,8 @@ class Stack:
 def run_phase(stack: Stack, *, governor: str, workers: int, seconds: float, budget_scale: float, tier: str,
               groups: list[str], windows: int, workdir: Path) -> Phase:
     """N worker processes at once against a rested budget; the scopes as the emulator counted them."""
-    stack.graph_admin("POST", "/throttle/reset")
-    stack.graph_admin("POST", "/counters/reset")
+    stack.graph("POST", "/throttle/reset")
+    stack.graph("POST", "/counters/reset")
     spec_path = workdir / f"spec-{governor}.json"
     spec_path.write_text(json.dumps(asdict(WorkerSpec(stack.env.tenant_id, groups, windows, seconds))), "utf-8")
     procs = []
@@ -239,7 +218,7 @@ def run_phase(stack: Stack, *, governor: str, workers: int, seconds: float, budg
                 proc.kill()
                 proc.wait()
     elapsed = time.monotonic() - started
-    counters = stack.graph_admin("GET", "/counters?timeline")
+    counters = stack.graph("GET", "/counters?timeline")
     return Phase(governor, elapsed, scope_reports(counters["timeline"], limits(budget_scale, tier)), outputs)
 
 
@@ -302,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                            str(args.groups), "--teams", "0", "--throttle", "on", "--seed", "11", timeout=600)
         try:
             stack = Stack(proc.env)
-            stack.graph_admin("PATCH", "/settings", {"throttle": {"budget_scale": args.budget_scale},
+            stack.graph("PATCH", "/settings", {"throttle": {"budget_scale": args.budget_scale},
                                                      "faults": {"latency_ms": 20}})
             groups = stack.group_ids()
             tier = tier_for_users(users)

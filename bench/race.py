@@ -115,9 +115,9 @@ class Admin:
         resp.raise_for_status()
         return resp.json() if resp.content else None
 
-    def register_app(self, name: str) -> tuple[str, str]:
-        body: dict[str, Any] = {"display_name": name, "home_tenant": self.env.tenant_id, "roles": MAILBOX_ROLES,
-                                "secret": True}
+    def register_app(self, name: str, roles: list[str] | None = None) -> tuple[str, str]:
+        body: dict[str, Any] = {"display_name": name, "home_tenant": self.env.tenant_id,
+                                "roles": roles or MAILBOX_ROLES, "secret": True}
         resp = self.http.post(f"{self.env.entra_admin_url}/apps", json=body, timeout=60)
         resp.raise_for_status()
         created = resp.json()

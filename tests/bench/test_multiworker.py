@@ -33,14 +33,14 @@ def test_scope_reports_measure_offered_load_and_429s_after_the_first() -> None:
 def throttled_stack(stack: RunningStack) -> Iterator[mw.Stack]:
     """The session stack with documented throttling on and small budgets; put back as it was afterwards."""
     bench_stack = mw.Stack(stack.env)
-    before = bench_stack.graph_admin("GET", "/settings")
-    bench_stack.graph_admin("PATCH", "/settings", {"throttle": {"enabled": True, "budget_scale": BUDGET_SCALE}})
+    before = bench_stack.graph("GET", "/settings")
+    bench_stack.graph("PATCH", "/settings", {"throttle": {"enabled": True, "budget_scale": BUDGET_SCALE}})
     try:
         yield bench_stack
     finally:
-        bench_stack.graph_admin("PATCH", "/settings", {"throttle": {
+        bench_stack.graph("PATCH", "/settings", {"throttle": {
             k: before["throttle"][k] for k in ("enabled", "budget_scale")}})
-        bench_stack.graph_admin("POST", "/throttle/reset")
+        bench_stack.graph("POST", "/throttle/reset")
 
 
 def test_worker_processes_sharing_the_ledger_stay_within_every_scope(throttled_stack: mw.Stack,
