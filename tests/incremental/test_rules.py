@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared import delta, windows
 
@@ -21,6 +23,28 @@ def test_change_records() -> None:
         "id": "d1", "_change": "deleted", "_removed_reason": "deleted"}
     assert delta.change_record({"id": "g1", "members@delta": [{"id": "u"}]}) is None
     assert delta.change_record({"displayName": "no id"}) is None
+
+
+_KEYS = st.sampled_from(["id", "@odata.type", "displayName", "manager@delta", "members@delta", "@removed",
+                          "x@deltaLink", "mail", "@delta"]) | st.text(max_size=8)
+
+
+@given(st.dictionaries(_KEYS, st.none() | st.integers() | st.text(max_size=4), max_size=6),
+       st.none() | st.text(max_size=4))
+def test_change_record_drops_exactly_the_annotations(record: dict[str, object], rid: str | None) -> None:
+    """The per-record fast path keeps what a key-by-key filter keeps: everything but `@removed` and `...@delta`."""
+    if rid is not None:
+        record = {**record, "id": rid}
+    record.pop("@removed", None)  # a removal is a deletion record, covered above
+    out = delta.change_record(record)
+    if not isinstance(record.get("id"), str):
+        assert out is None
+        return
+    kept = {k: v for k, v in record.items() if not k.endswith("@delta")}
+    if not set(kept) - {"id", "@odata.type"}:
+        assert out is None
+    else:
+        assert out == {**kept, "_change": "upsert"}
 
 
 def test_member_changes() -> None:
