@@ -38,7 +38,7 @@ stack: install
 	$(PY) -m devstack up
 
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench.race --preset small
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .devstack

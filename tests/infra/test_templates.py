@@ -307,7 +307,7 @@ def test_azure_yaml_deploys_the_root_as_the_tagged_function_app(templates: dict[
         ("infra/main.bicep", False), ("scripts/register_graph_app.py", False), ("docs/deployment.md", False),
         ("node_modules/azurite/package.json", False), (".venv/bin/python", False), ("package.json", False),
         ("package-lock.json", False), ("local.settings.json", False), ("shared/__pycache__/x.pyc", False),
-        ("requirements-dev.txt", False),
+        ("requirements-dev.txt", False), ("faultmatrix/matrix.py", False),
     ],
 )
 def test_funcignore_ships_only_the_app(path: str, shipped: bool) -> None:
