@@ -5,7 +5,9 @@ properties."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -30,10 +32,13 @@ def unknown(model: Any) -> set[str]:
     return {k for k in (model.additional_data or {}) if not k.startswith("@odata.")}
 
 
-async def test_sdk_pages_users_and_runs_a_delta_round(stack: RunningStack) -> None:
+@contextlib.asynccontextmanager
+async def _sdk_client(stack: RunningStack, roles: list[str]
+                      ) -> AsyncIterator[tuple[GraphServiceClient, GraphRequestAdapter, ClientSecretCredential]]:
+    """The unmodified SDK client against the emulator: an app of its own with `roles`, the stack's CA trusted."""
     env = stack.env
     assert env.graph_url is not None, "the stack runs without the Graph emulator"
-    reg = stack.admin.register_app(roles=["User.Read.All"])
+    reg = stack.admin.register_app(roles=roles)
     credential = ClientSecretCredential(
         env.tenant_id, reg["client_id"], reg["secret"]["value"], authority=env.authority_host,
         disable_instance_discovery=True, connection_verify=env.ca_bundle,
@@ -44,8 +49,16 @@ async def test_sdk_pages_users_and_runs_a_delta_round(stack: RunningStack) -> No
                                                allowed_hosts=["127.0.0.1"])
     adapter = GraphRequestAdapter(auth, http)
     adapter.base_url = f"{env.graph_url}/v1.0"
-    client = GraphServiceClient(request_adapter=adapter)
     try:
+        yield GraphServiceClient(request_adapter=adapter), adapter, credential
+    finally:
+        await credential.close()
+        await http.aclose()
+
+
+async def test_sdk_pages_users_and_runs_a_delta_round(stack: RunningStack) -> None:
+    env = stack.env
+    async with _sdk_client(stack, ["User.Read.All"]) as (client, adapter, credential):
         # Page size 7 so the iterator has several nextLinks to follow.
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(top=7)
         first = await client.users.get(request_configuration=RequestConfiguration(query_parameters=query))
@@ -98,29 +111,12 @@ async def test_sdk_pages_users_and_runs_a_delta_round(stack: RunningStack) -> No
         finally:
             stack.admin.graph("POST", "/tenant", {"op": "update", "kind": "users", "id": target,
                                                   "patch": {"jobTitle": before.job_title}})
-    finally:
-        await credential.close()
-        await http.aclose()
 
 
 async def test_sdk_reads_the_folder_hierarchy_by_delta_and_child_folders(stack: RunningStack) -> None:
     """The SDK's mailFolders delta builder: nested folders (the demo tenant has some) parse as MailFolder models with
     no unknown properties, and its childFolders builder walks one level down."""
-    env = stack.env
-    assert env.graph_url is not None, "the stack runs without the Graph emulator"
-    reg = stack.admin.register_app(roles=["User.Read.All", "Mail.Read"])
-    credential = ClientSecretCredential(
-        env.tenant_id, reg["client_id"], reg["secret"]["value"], authority=env.authority_host,
-        disable_instance_discovery=True, connection_verify=env.ca_bundle,
-    )
-    http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(verify=ssl.create_default_context(cafile=env.ca_bundle), trust_env=False))
-    auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"],
-                                               allowed_hosts=["127.0.0.1"])
-    adapter = GraphRequestAdapter(auth, http)
-    adapter.base_url = f"{env.graph_url}/v1.0"
-    client = GraphServiceClient(request_adapter=adapter)
-    try:
+    async with _sdk_client(stack, ["User.Read.All", "Mail.Read"]) as (client, _, _):
         users = await client.users.get()
         assert users is not None and users.value
         found: dict[str, list[Any]] = {}
@@ -154,6 +150,3 @@ async def test_sdk_reads_the_folder_hierarchy_by_delta_and_child_folders(stack: 
         assert kids is not None and {k.id for k in kids.value or []} == {
             f.id for f in folders if f.parent_folder_id == parent.id}
         assert parent.child_folder_count == len(kids.value or [])
-    finally:
-        await credential.close()
-        await http.aclose()
