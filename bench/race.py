@@ -1,12 +1,14 @@
 """The race: this product against a serial pager and the official SDK, and against the lower bound, in one run.
 
-    python -m bench.race --preset small|medium|full [--contenders product,serial,sdk] [--json out.json]
+    python -m bench.race --preset small|medium|full [--contenders product,floor,serial,sdk] [--json out.json]
 
 One local stack (Graph emulator with documented throttling ON and per-request latency with a long tail), one
 tenant preset; every contender copies the same streams (users + every user's messages) in a process of its own
 and under its own app registration (Graph throttles per app, so no contender inherits another's spent budget).
 Between contenders the emulator's counters are reset, so requests and 429s per scope are each contender's own.
-The lower bound comes from the tenant's layout (pages per mailbox) and the throttle model (`bench.lower_bound`).
+The lower bound comes from the tenant's layout (pages per mailbox) and the throttle model (`bench.lower_bound`);
+the read-only floor (`bench.contenders.floor`) measures what this machine allows any client, so a contender's
+gap to the bound splits into the machine's share (floor / bound) and its own (seconds / floor).
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 PRESETS = {"tiny": "demo", "small": "small", "medium": "medium", "full": "large"}
 STREAMS = ("users", "mail_messages")
 PAGE_SIZE = 999  # every contender asks for the same page size (the product's default)
-NAMES = {"product": "this product", "serial": "serial pager", "sdk": "msgraph-sdk script"}
+NAMES = {"product": "this product", "floor": "read-only floor", "serial": "serial pager",
+         "sdk": "msgraph-sdk script"}
+CONTENDERS = tuple(NAMES)
 MAILBOX_ROLES = ["User.Read.All", "Mail.Read"]
 FAMILY = {ep.name: ep.family for ep in ENDPOINTS}
 USER_SELECT = CATALOG["users"].default_select or ()
@@ -222,8 +226,10 @@ def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                                              env.graph_url or "", env.ca_bundle, str(root / name), PAGE_SIZE,
                                              USER_SELECT, MESSAGE_SELECT)
                     config.save(root / f"{name}.json")
+                    # The floor writes nothing to extrapolate from, and it is the fastest reader: never capped.
                     result = run_child(f"bench.contenders.{name}", str(root / f"{name}.json"),
-                                       cap=args.max_seconds, out_dir=root / name, name=NAMES[name])
+                                       cap=None if name == "floor" else args.max_seconds, out_dir=root / name,
+                                       name=NAMES[name])
                 counters = admin.graph("GET", "/counters")
                 lap = Lap(result, counters, per_scope(counters), sum(emulator.cpu_times()[:2]) - cpu_before)
                 laps.append(lap)
@@ -239,6 +245,7 @@ def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
 def report(args: argparse.Namespace, plan: Plan, bound: lb.Bound, latency: lb.Latency, baseline: float,
            laps: list[Lap], console: Console) -> dict[str, Any]:
     product = next((lap for lap in laps if lap.result.name.startswith("this product")), None)
+    floor = next((lap for lap in laps if lap.result.name == NAMES["floor"] and not lap.result.error), None)
     table = Table(title=f"race, preset {args.preset}: {plan.users:,} users, {plan.messages:,} messages; "
                         f"latency {args.latency_ms:.0f} ms + {args.tail_rate:.0%} tail of {args.tail_ms:.0f}-"
                         f"{2 * args.tail_ms:.0f} ms; throttling on")
@@ -259,6 +266,7 @@ def report(args: argparse.Namespace, plan: Plan, bound: lb.Bound, latency: lb.La
             "contender": r.name, "seconds": seconds, "measured_seconds": r.seconds, "extrapolated": r.timed_out,
             "x_bound": seconds / bound.seconds if bound.seconds else None,
             "x_product": seconds / product.result.seconds if product and product.result.seconds else None,
+            "x_floor": seconds / floor.result.seconds if floor and floor.result.seconds else None,
             "messages": r.records, "users": r.users, "requests": requests_seen, "throttled": throttled,
             "throttled_share_after_first": after_first, "cpu_us_per_record": per_record * 1e6,
             "x_orjson": per_record / baseline if baseline else None, "peak_rss_mb": r.peak_rss_mb,
@@ -280,6 +288,8 @@ def report(args: argparse.Namespace, plan: Plan, bound: lb.Bound, latency: lb.La
     table.add_row("lower bound", f"{bound.seconds:.2f}", "1.0", "-", "-", f"{plan.messages:,}", f"{plan.requests:,}",
                   "0", "-", "-", "-", "-")
     console.print(table)
+    if floor is not None:
+        console.print(floor_line(floor, bound, rows))
     scope_table = Table(title="requests and 429s per throttling scope (emulator counters)")
     scope_table.add_column("contender")
     for column in ("scope", "requests", "429s"):
@@ -305,6 +315,15 @@ def report(args: argparse.Namespace, plan: Plan, bound: lb.Bound, latency: lb.La
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "arch": platform.machine()}}
 
 
+def floor_line(floor: Lap, bound: lb.Bound, rows: list[dict[str, Any]]) -> str:
+    """The table has no room for another column: the split of each gap goes on a line of its own under it."""
+    others = [f"{row['contender']} {row['x_floor']:.1f}x" for row in rows
+              if row["contender"] != floor.result.name and row["x_floor"] is not None]
+    return (f"read-only floor {floor.result.seconds:.1f}s = {floor.result.seconds / bound.seconds:.1f}x the lower "
+            f"bound (emulator CPU {floor.emulator_cpu_s:.1f}s, {int(floor.counters.get('requests', 0)):,} "
+            f"requests); x floor: " + (", ".join(others) or "-"))
+
+
 def host_activity_slots() -> int:
     """What a Functions instance runs at once: the app's own host.json setting, so the race runs what ships."""
     host = json.loads((REPO / "host.json").read_text("utf-8"))
@@ -315,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.race", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
-    parser.add_argument("--contenders", help="comma separated: product, serial, sdk (default: all; full: product)")
+    parser.add_argument("--contenders", help="comma separated: product, floor, serial, sdk (default: all; full: "
+                        "product, floor)")
     parser.add_argument("--latency-ms", type=float, default=60.0, help="emulator latency on every request")
     parser.add_argument("--tail-rate", type=float, default=0.02, help="share of requests with a long tail")
     parser.add_argument("--tail-ms", type=float, default=600.0, help="tail latency (drawn from 1-2x this)")
@@ -330,11 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.concurrency = ([int(c) for c in args.concurrency.split(",")] if args.concurrency
                         else [host_activity_slots()])
-    default = "product" if args.preset == "full" else "product,serial,sdk"
+    default = "product,floor" if args.preset == "full" else ",".join(CONTENDERS)
     args.contenders = [c.strip() for c in (args.contenders or default).split(",") if c.strip()]
-    unknown = sorted(set(args.contenders) - {"product", "serial", "sdk"})
+    unknown = sorted(set(args.contenders) - set(CONTENDERS))
     if unknown:
-        parser.error(f"--contenders: unknown {unknown}; use product, serial, sdk")
+        parser.error(f"--contenders: unknown {unknown}; use {', '.join(CONTENDERS)}")
     console = Console(width=160)
     numbers = race(args, console)
     if args.json:

@@ -1,6 +1,6 @@
-"""A tiny race end to end: a real local stack with throttling and latency on, all three contenders in their own
-processes, the emulator's counters per contender; every contender copies exactly what the tenant's layout
-holds. No timing is asserted: the numbers are the benchmark's output, not the test's."""
+"""A tiny race end to end: a real local stack with throttling and latency on, every contender (the read-only floor
+included) in its own process, the emulator's counters per contender; every contender copies exactly what the
+tenant's layout holds. No timing is asserted: the numbers are the benchmark's output, not the test's."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def test_tiny_race_every_contender_copies_the_whole_tenant(tmp_path: Path) -> No
                       "--concurrency", "4,16", "--json", str(out)])
     numbers = json.loads(out.read_text("utf-8"))
     rows = {row["contender"]: row for row in numbers["rows"]}
-    assert set(rows) == {"this product (4 activities)", "this product (16 activities)", "serial pager",
-                         "msgraph-sdk script"}
+    assert set(rows) == {"this product (4 activities)", "this product (16 activities)", "read-only floor",
+                         "serial pager", "msgraph-sdk script"}
     assert numbers["product_concurrency"] == [4, 16]
     for name, row in rows.items():
         assert row["error"] is None, (name, row["error"])
@@ -56,5 +56,11 @@ def test_tiny_race_every_contender_copies_the_whole_tenant(tmp_path: Path) -> No
         assert row["outlook_max_concurrent"] <= 4, name
         assert row["peak_rss_mb"] > 0 and row["cpu_us_per_record"] > 0
     assert rows["serial pager"]["outlook_max_concurrent"] == 1  # it really is serial
+    floor = rows["read-only floor"]
+    assert floor["messages"] == numbers["plan"]["messages"] and floor["users"] == numbers["plan"]["users"]
+    assert floor["outlook_max_concurrent"] == 1  # a mailbox's chain is sequential, however many run at once
+    assert floor["x_floor"] == 1.0
+    for name, row in rows.items():  # every contender's time is also put against the measured floor
+        assert row["x_floor"] == pytest.approx(row["seconds"] / floor["seconds"]), name
     assert numbers["bound"]["seconds"] > 0 and numbers["orjson_us_per_record"] > 0
     assert code == 0
