@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import time
 import uuid
@@ -40,6 +41,7 @@ ISSUER_PREFIX = "https://sts.windows.net/"
 CLOCK_SKEW_SECONDS = 0
 
 
+@functools.lru_cache(maxsize=64)
 def audience_forms(resource: str) -> frozenset[str]:
     """Every `aud` value a real resource accepts for itself: URI with/without trailing slash and its app id."""
     base = resource.rstrip("/")
@@ -157,6 +159,8 @@ class KeySet:
         self._keys = list(keys)
         if not self._keys:
             raise ValueError("KeySet needs at least one signing key")
+        # Bumped on every change, so verifiers holding results checked against older keys know to drop them.
+        self.version = 0
 
     @property
     def active(self) -> SigningKey:
@@ -167,6 +171,7 @@ class KeySet:
 
     def rotate(self, new_key: SigningKey) -> None:
         self._keys.insert(0, new_key)
+        self.version += 1
 
     def jwks(self, issuer: str | None = None) -> dict[str, Any]:
         return {"keys": [k.jwk(issuer) for k in self._keys]}
@@ -217,7 +222,13 @@ class TokenVerifier:
 
     `tenants`, when given, limits which tenants' tokens are accepted (a resource belongs to one tenant);
     callers that serve several tenants compare `claims["tid"]` themselves.
+
+    Clients reuse one token for an hour, so the signature check (the costly part) is done once per token and key
+    set: the decoded claims of tokens whose signature verified are kept, bounded, by raw token string. Lifetime,
+    audience and issuer are checked on every call, so a remembered token that expires is refused like any other.
     """
+
+    CACHE_SIZE = 4096
 
     def __init__(
         self,
@@ -231,8 +242,24 @@ class TokenVerifier:
         self._tenants = frozenset(tenants) if tenants is not None else None
         self._leeway = leeway_seconds
         self._clock = clock
+        self._verified: dict[str, dict[str, Any]] = {}
+        self._verified_version = keys.version
 
     def verify(self, token: str, audience: str) -> dict[str, Any]:
+        if self._verified_version != self._keys.version:
+            self._verified = {}
+            self._verified_version = self._keys.version
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify_signature(token)
+            if len(self._verified) >= self.CACHE_SIZE:
+                self._verified = {}
+            self._verified[token] = claims
+        self._check_claims(claims, audience)
+        return dict(claims)
+
+    def _verify_signature(self, token: str) -> dict[str, Any]:
+        """The token's claims once its RS256 signature checks out against a published key; raises otherwise."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -253,7 +280,6 @@ class TokenVerifier:
             raise InvalidToken(InvalidToken.BAD_SIGNATURE) from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken(InvalidToken.MALFORMED) from exc
-        self._check_claims(claims, audience)
         return claims
 
     def _check_claims(self, claims: dict[str, Any], audience: str) -> None:

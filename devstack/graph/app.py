@@ -118,6 +118,8 @@ async def _batch(service: GraphService, request: web.Request, req: GraphRequest)
         items = batch.validate(body)
     except GraphError as err:
         return batch.envelope_error(req, err)
+    if "Authorization" in req.headers:  # checked once for every item that carries the envelope's token
+        req.auth = service.authenticate(req)
 
     async def handle(inner: GraphRequest) -> GraphResponse:
         fault = _fault_for(service, inner.method, "$batch:" + inner.raw_path, inner.raw_path)

@@ -1,9 +1,10 @@
 """JSON batching (`POST /v1.0/$batch`): validation as Graph does it, items through the normal pipeline.
 
-Each item is authenticated, permission-checked and throttled on its own (an inner 429 carries its own
-Retry-After); `dependsOn` orders items and turns dependents of a failed item into 424; responses come back in
-a shuffled (seeded, so reproducible) order; at most four items run at once against one mailbox, as Graph sends
-them to Exchange.
+The envelope's token is checked once (`outer.auth`, when the caller set it) and items that carry it reuse that
+outcome, as Graph authenticates the envelope; items are permission-checked and throttled on their own (an inner
+429 carries its own Retry-After); `dependsOn` orders items and turns dependents of a failed item into 424;
+responses come back in a shuffled (seeded, so reproducible) order; at most four items run at once against one
+mailbox, as Graph sends them to Exchange.
 """
 
 from __future__ import annotations
@@ -106,11 +107,12 @@ async def run(outer: GraphRequest, items: list[dict[str, Any]], handle: ItemHand
             url = "/" + str(item["url"]).lstrip("/")
             path, _, qs = url.partition("?")
             headers: CIMultiDict[str] = CIMultiDict({k: str(v) for k, v in (item.get("headers") or {}).items()})
+            envelope_token = "Authorization" in outer.headers and "Authorization" not in headers
             for name in ("Authorization", "client-request-id"):
                 if name in outer.headers and name not in headers:
                     headers[name] = outer.headers[name]
             inner = GraphRequest(str(item["method"]).upper(), path, parse_query_string(qs), headers, outer.base_url,
-                                 body=item.get("body"))
+                                 body=item.get("body"), auth=outer.auth if envelope_token else None)
             mailbox = _mailbox(path, mailbox_key)
             if mailbox is not None:
                 gate = mailbox_gates.setdefault(mailbox, asyncio.Semaphore(4))

@@ -21,6 +21,9 @@ class GraphRequest:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     client_request_id: str = ""
     body: Any = None
+    # the outcome of checking this request's bearer token when it was already checked for it (a `$batch` item
+    # carrying the envelope's token): the token's claims, or the error the check produced
+    auth: dict[str, Any] | GraphError | None = None
 
     def __post_init__(self) -> None:
         if not self.client_request_id:

@@ -65,6 +65,8 @@ class GraphService:
         self._upn_index: dict[str, str] | None = None
         self.fault_occurrences: dict[str, int] = {}
         self._upn_seq = -1
+        self._user_ids: dict[str, str | None] = {}
+        self._user_ids_seq = -1
 
     # --- helpers ----------------------------------------------------------------------------------------------
     def _user_count(self) -> int:
@@ -85,12 +87,25 @@ class GraphService:
         user_id = self._upn_index.get(key.lower())
         return users.get(user_id) if user_id else None
 
+    def resolve_user_id(self, key: str) -> str | None:
+        """The id of the user a URL names, remembered until the tenant changes: every Outlook request names its
+        mailbox's user, and finding that user otherwise generates the whole user record."""
+        seq = self.tenant.current_seq()
+        if seq != self._user_ids_seq or len(self._user_ids) >= 65536:
+            self._user_ids = {}
+            self._user_ids_seq = seq
+        if key in self._user_ids:
+            return self._user_ids[key]
+        user = self.resolve_user(key)
+        found = self._user_ids[key] = str(user["id"]) if user is not None else None
+        return found
+
     def mailbox_key(self, user_key: str) -> str:
         """One throttling key per mailbox, whether a URL names it by id or by userPrincipalName."""
         if "@" not in user_key:  # an id: already the key (no record generated on this hot path)
             return user_key.lower()
-        user = self.resolve_user(user_key)
-        return str(user["id"]).lower() if user is not None else user_key.lower()
+        user_id = self.resolve_user_id(user_key)
+        return user_id.lower() if user_id is not None else user_key.lower()
 
     # --- pipeline ---------------------------------------------------------------------------------------------
     async def handle(self, req: GraphRequest, fault: FaultDecision = NO_FAULT) -> GraphResponse:
@@ -125,7 +140,18 @@ class GraphService:
             log.exception("graph emulator failure on %s %s", req.method, req.raw_path)
             return error_response(req, GraphError(500, "UnknownError", "An internal server error occurred."), ep.name)
 
+    def authenticate(self, req: GraphRequest) -> dict[str, Any] | GraphError:
+        """The claims of the request's token, or the 401 it earns (for `GraphRequest.auth`)."""
+        try:
+            return self._authenticate(req)
+        except GraphError as err:
+            return err
+
     def _authenticate(self, req: GraphRequest) -> dict[str, Any]:
+        if req.auth is not None:
+            if isinstance(req.auth, GraphError):
+                raise req.auth
+            return req.auth
         header = req.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         challenge = {
@@ -233,12 +259,11 @@ class GraphService:
     def _resolve(self, ep: Endpoint, keys: tuple[str, ...], include_hidden: bool = False) -> _Target:
         user_id: str | None = None
         if ep.user_key is not None:
-            user = self.resolve_user(keys[ep.user_key])
-            if user is None:
+            user_id = self.resolve_user_id(keys[ep.user_key])
+            if user_id is None:
                 if ep.family == "outlook":
                     raise GraphError(404, "ErrorInvalidUser", f"The requested user '{keys[ep.user_key]}' is invalid.")
                 raise _directory_404(keys[ep.user_key])
-            user_id = str(user["id"])
             if ep.family == "outlook":
                 state = self.tenant.mailbox_state(user_id)
                 if state == "no_mailbox":
@@ -303,14 +328,14 @@ class GraphService:
         _, steps = endpoints.fold_child_folders(endpoints.split_path(raw_path))
         if not steps or ep.user_key is None:
             return
-        user = self.resolve_user(keys[ep.user_key])
-        if user is None:
+        user_id = self.resolve_user_id(keys[ep.user_key])
+        if user_id is None:
             return  # _resolve answers the missing user
         mail = ep.kind in ("mailFolders", "folderMessages")
-        folders = self.tenant.collection("mailFolders" if mail else "contactFolders", str(user["id"]))
+        folders = self.tenant.collection("mailFolders" if mail else "contactFolders", user_id)
         for parent, child in steps:
             if mail and parent.lower() in WELL_KNOWN_MAIL_FOLDERS:
-                parent = self._well_known_folder(str(user["id"]), parent)
+                parent = self._well_known_folder(user_id, parent)
             found = folders.get(child) if folders is not None else None
             if found is None or found.get("parentFolderId") != parent:
                 raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")

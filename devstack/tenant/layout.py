@@ -100,6 +100,9 @@ class Layout:
         # ids are hashed on every mention (members, senders, attendees): keep the recent ones (bounded memory)
         self.user_id = functools.lru_cache(maxsize=32768)(self._user_id)  # type: ignore[method-assign]
         self.group_id = functools.lru_cache(maxsize=8192)(self._group_id)  # type: ignore[method-assign]
+        # decoding an id re-derives it (two hashes and a UUID parse); every Outlook request decodes its user's id
+        self.user_index = functools.lru_cache(maxsize=32768)(self._user_index)  # type: ignore[method-assign]
+        self.group_index = functools.lru_cache(maxsize=8192)(self._group_index)  # type: ignore[method-assign]
         self.person_cache: dict[int, Any] = {}  # filled by people.person
 
     # --- users ---------------------------------------------------------------------------------------------
@@ -157,6 +160,9 @@ class Layout:
         return self._user_id(i)
 
     def user_index(self, user_id: str) -> int | None:
+        return self._user_index(user_id)
+
+    def _user_index(self, user_id: str) -> int | None:
         i = ids.guid_index(self.seed, "user", user_id)
         return i if i is not None and i < self.sizes.users else None
 
@@ -243,6 +249,9 @@ class Layout:
         return self._group_id(g)
 
     def group_index(self, group_id: str) -> int | None:
+        return self._group_index(group_id)
+
+    def _group_index(self, group_id: str) -> int | None:
         g = ids.guid_index(self.seed, "group", group_id)
         return g if g is not None and g < self.sizes.groups else None
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import functools
+import random
+from dataclasses import dataclass
 from datetime import timedelta
+from hashlib import blake2b as _blake2b
 from typing import Any
 
 from devstack.tenant import ids, vocab
 from devstack.tenant.layout import CHILD_MAIL_FOLDERS, MAIL_FOLDERS, Layout
-from devstack.tenant.people import email, person
+from devstack.tenant.people import Person, email, person
 from devstack.tenant.rng import digest, iso, local7, rng, spread
 
 Record = dict[str, Any]
@@ -29,15 +32,59 @@ def _folder_id(seed: int, tag: str, user_id: str, folder: int) -> str:
     return ids.outlook_id(seed, tag, user_id, folder, 0)
 
 
+@functools.lru_cache(maxsize=64)
+def _reply_chain(first_body: int) -> str:
+    """The quoted history of a long thread; it only depends on which body it starts from."""
+    quoted = "".join(f"<blockquote><p>{vocab.MAIL_BODIES[(first_body + q) % len(vocab.MAIL_BODIES)]}</p>"
+                     for q in range(400))
+    return f"<div><hr>{quoted}{'</blockquote>' * 400}</div>"
+
+
 def _etag(seed: int, *parts: object, raw: bytes | None = None) -> tuple[str, str]:
     key = base64.b64encode(b"\x09\x00\x00\x00\x16\x00\x00\x00" + (raw or digest(seed, "ck", *parts, size=16))).decode()
     return key, f'W/"{key}"'
 
 
+@dataclass(frozen=True, slots=True)
+class _Mailbox:
+    owner: Person
+    count: int
+    folder_ids: tuple[str, ...]
+    conversation_prefix: str  # conversationId = the Inbox id's store part + "AQAQ" + the thread's bytes
+    msg_prefix: str  # the "seed, kind, user" part of the rng/digest addresses of its messages
+    bytes_prefix: str
+    conv_prefix: str
+
+
 class Outlook:
+    MAILBOX_CACHE = 4096
+
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         self.seed = layout.seed
+        self._mailboxes: dict[int, _Mailbox] = {}
+        self._year_start = layout.anchor - timedelta(days=365)
+        self._year_seconds = (layout.anchor - self._year_start).total_seconds()
+
+    def _mailbox(self, u: int) -> _Mailbox:
+        """What every message of mailbox `u` shares; pure in (seed, layout, u), so bounded and never stale."""
+        found = self._mailboxes.get(u)
+        if found is None:
+            if len(self._mailboxes) >= self.MAILBOX_CACHE:
+                self._mailboxes.clear()
+            lay = self.layout
+            owner = person(lay, u)
+            folder_ids = tuple(self.mail_folder_id(owner.id, f) for f in range(lay.mail_folder_total(u)))
+            found = self._mailboxes[u] = _Mailbox(
+                owner=owner,
+                count=lay.messages_in(u),
+                folder_ids=folder_ids,
+                conversation_prefix=folder_ids[0][:-12] + "AQAQ",
+                msg_prefix=f"{self.seed}\x1fmsg\x1f{u}\x1f",
+                bytes_prefix=f"{self.seed}\x1fmsg-bytes\x1f{u}\x1f",
+                conv_prefix=f"{self.seed}\x1fconv\x1f{u}\x1f",
+            )
+        return found
 
     # --- folders -----------------------------------------------------------------------------------------------
     def mail_folder_id(self, user_id: str, folder: int) -> str:
@@ -77,12 +124,16 @@ class Outlook:
     # --- messages ----------------------------------------------------------------------------------------------
     def message(self, u: int, i: int) -> Record:
         lay = self.layout
-        owner = person(lay, u)
-        n = lay.messages_in(u)
-        r = rng(self.seed, "msg", u, i)
+        box = self._mailbox(u)
+        owner = box.owner
+        # same bytes as rng(seed, "msg", u, i), digest(seed, "msg-bytes", u, i) and spread(...) over the year,
+        # with the mailbox's part of each address and the year's span computed once
+        r = random.Random(int.from_bytes(_blake2b((box.msg_prefix + str(i)).encode(), digest_size=8).digest(),
+                                         "big"))
         folder = lay.folder_of(u, i)
         well_known = MAIL_FOLDERS[folder][0] if folder < len(MAIL_FOLDERS) else ""
-        received = spread(lay.anchor - timedelta(days=365), lay.anchor, i, n, r.random())
+        received = self._year_start + timedelta(
+            seconds=self._year_seconds / max(box.count, 1) * (i + r.random() * 0.9))
         sent = received - timedelta(seconds=r.randrange(1, 90))
         users = lay.sizes.users
         outgoing = well_known in ("sentitems", "drafts", "outbox")
@@ -106,26 +157,25 @@ class Outlook:
         text = vocab.MAIL_BODIES[r.randrange(len(vocab.MAIL_BODIES))]
         thread = ""
         if i % 397 == 5:  # now and then a long reply chain (~40 KB): writers must cope with big rows
-            quoted = "".join(f"<blockquote><p>{vocab.MAIL_BODIES[(i + q) % len(vocab.MAIL_BODIES)]}</p>"
-                             for q in range(400))
-            thread = f"<div><hr>{quoted}{'</blockquote>' * 400}</div>"
+            thread = _reply_chain(i % len(vocab.MAIL_BODIES))
         html = (f"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head>"
                 f"<body><div>{text}</div><div><br></div><div>— {sender['name']}</div>{thread}</body></html>")
         draft = well_known == "drafts"
         flagged = r.random() < 0.08
-        blob = digest(self.seed, "msg-bytes", u, i, size=26)  # change key + internet message id
+        blob = _blake2b((box.bytes_prefix + str(i)).encode(), digest_size=26).digest()  # change key + message id
         change_key, etag = _etag(self.seed, raw=blob[:16])
-        conversation = digest(self.seed, "conv", u, i // 3, size=22)
+        conversation = _blake2b((box.conv_prefix + str(i // 3)).encode(), digest_size=22).digest()
         user_id = owner.id
         item_id = ids.outlook_id(self.seed, "message", user_id, folder, i)
+        received_iso = iso(received)
         return {
             "@odata.etag": etag,
             "id": item_id,
-            "createdDateTime": iso(received),
+            "createdDateTime": received_iso,
             "lastModifiedDateTime": iso(received + timedelta(minutes=r.randrange(0, 600))),
             "changeKey": change_key,
             "categories": [r.choice(vocab.CATEGORIES)] if r.random() < 0.1 else [],
-            "receivedDateTime": iso(received),
+            "receivedDateTime": received_iso,
             "sentDateTime": None if draft else iso(sent),
             "hasAttachments": r.random() < 0.15,
             "internetMessageId": f"<{blob[16:].hex().upper()}@"
@@ -133,9 +183,8 @@ class Outlook:
             "subject": subject,
             "bodyPreview": text[:255],
             "importance": r.choice(("normal", "normal", "normal", "high", "low")),
-            "parentFolderId": self.mail_folder_id(user_id, folder),
-            "conversationId": self.mail_folder_id(user_id, 0)[:-12] + "AQAQ"
-            + base64.b64encode(conversation[:9]).decode(),
+            "parentFolderId": box.folder_ids[folder],
+            "conversationId": box.conversation_prefix + base64.b64encode(conversation[:9]).decode(),
             "conversationIndex": base64.b64encode(b"\x01" + conversation).decode(),
             "isDeliveryReceiptRequested": False if not draft else None,
             "isReadReceiptRequested": r.random() < 0.02,

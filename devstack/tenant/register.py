@@ -77,8 +77,14 @@ class Wiring:
         if not exists:
             return None
         # every folder of the mailbox, nested ones included (Graph's mailFolders/delta view); the list endpoints pick
-        # the top level or one folder's children by parentFolderId
-        return ListSource([self.outlook.mail_folder(parents[0], u, f) for f in range(self.lay.mail_folder_total(u))])
+        # the top level or one folder's children by parentFolderId. Generated on demand: most requests only check
+        # that a folder exists (each message page does).
+        user_id, outlook, total = parents[0], self.outlook, self.lay.mail_folder_total(u)
+
+        def locate(folder_id: str) -> int | None:
+            return next((f for f in range(total) if outlook.mail_folder_id(user_id, f) == folder_id), None)
+
+        return IndexSource(total, lambda f: outlook.mail_folder(user_id, u, f), locate)
 
     def mail_folder_renderer(self, parents: tuple[str, ...]) -> Callable[[Record], Record]:
         """Folder counts follow the mailbox's current state: messages created and deleted, folders added, moved

@@ -41,6 +41,8 @@ def _naive_utc(moment: datetime) -> datetime:
 
 def iso(moment: datetime) -> str:
     """Graph's UTC timestamp form: seconds precision, `Z` suffix."""
+    if moment.tzinfo is UTC:  # the generators' own datetimes: skip the naive copy ("+00:00" -> "Z")
+        return moment.isoformat(timespec="seconds")[:-6] + "Z"
     return _naive_utc(moment).isoformat(timespec="seconds") + "Z"
 
 

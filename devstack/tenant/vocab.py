@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 FIRST_NAMES = (
@@ -22,8 +23,11 @@ _SPECIAL = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d",
                           "œ": "oe", "Œ": "OE", "ß": "ss", "ı": "i"})
 
 
+@functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """ASCII letters and digits of a name (accents stripped; scripts without a Latin form drop out)."""
+    """ASCII letters and digits of a name (accents stripped; scripts without a Latin form drop out).
+
+    Cached: the inputs are vocabulary words, folded again for every sender, contact and guest."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
     return "".join(ch for ch in decomposed if ch.isascii() and ch.isalnum())
 
