@@ -40,9 +40,14 @@ def _activity(name: str) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
 
 @_activity(names.PLAN_SYNC)
 async def plan_sync(request: RunInfo) -> SyncPlan:
-    """The run's partitions from the catalog, the settings and the request's overrides."""
+    """The run's partitions from the catalog, the settings and the request's overrides, plus the census of
+    streams that have no checkpoint yet (their partitions skip the checkpoint read)."""
     effective = with_overrides(settings(), request["overrides"])
-    return plan_run(CATALOG, effective.streams)
+    plan = plan_run(CATALOG, effective.streams)
+    fresh = await engine.census(settings(), request, plan["streams"])
+    if fresh:
+        plan["fresh"] = fresh
+    return plan
 
 
 @_activity(names.LIST_PARENTS)
@@ -61,7 +66,8 @@ async def read_parent_chunk(request: dict[str, Any]) -> list[str]:
 @_activity(names.SYNC_PARTITION)
 async def sync_partition(request: dict[str, Any]) -> PartitionResult:
     """One (stream, parent) copy; the engine logs the structured partition line."""
-    return await engine.sync_partition(settings(), request["run"], request["stream"], request.get("parent_id"))
+    return await engine.sync_partition(settings(), request["run"], request["stream"], request.get("parent_id"),
+                                       fresh=bool(request.get("fresh")))
 
 
 @_activity(names.SAVE_RESULTS)

@@ -8,7 +8,7 @@ stream, a fan-out group waits for whatever produces that stream.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from shared.streams import StreamSpec
 
@@ -25,6 +25,13 @@ class SyncPlan(TypedDict):
     streams: list[str]  # every stream of the run, catalog order
     single: list[str]  # one partition each (parent_id None)
     groups: list[ParentGroup]
+    fresh: NotRequired[list[str]]  # incremental streams with no checkpoint yet (the census); absent: none
+
+
+def fresh_of(plan: SyncPlan, streams: Iterable[str]) -> list[str]:
+    """The census's fresh streams among `streams` (a group's or a chunk's), in their order."""
+    fresh = set(plan.get("fresh") or ())
+    return [name for name in streams if name in fresh]
 
 
 def stream_label(stream: str) -> str:

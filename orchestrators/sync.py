@@ -23,7 +23,7 @@ from azure.durable_functions.models.Task import TaskBase, TaskState
 
 from orchestrators import names, replayspeed, reruns
 from orchestrators import progress as pg
-from orchestrators.plan import ParentGroup, SyncPlan, group_label, partitions_of, stream_label
+from orchestrators.plan import ParentGroup, SyncPlan, fresh_of, group_label, partitions_of, stream_label
 from shared.contracts import ManifestSummary, ParentListing, PartitionResult, RunInfo
 
 Step = Generator[TaskBase, Any, Any]
@@ -74,6 +74,7 @@ class GroupInput(TypedDict):
     run: RunInfo
     group: ParentGroup
     limits: Limits
+    fresh: NotRequired[list[str]]  # the group's streams with no checkpoint yet (census); absent when none
 
 
 class ChunkInput(TypedDict):
@@ -90,6 +91,7 @@ class ChunkInput(TypedDict):
     tally: NotRequired[dict[str, pg.StreamProgress]]
     failed_streams: NotRequired[dict[str, PartitionResult]]  # first stream-wide failure per stream
     proven_streams: NotRequired[list[str]]  # streams with an outcome other than a stream-wide failure
+    fresh: NotRequired[list[str]]  # streams with no checkpoint yet (census); absent when none
 
 
 class ChunkOutcome(TypedDict):
@@ -144,13 +146,17 @@ def sync_run(context: df.DurableOrchestrationContext) -> Step:
             waiting.remove(group)
             child_id = f"{context.instance_id}:{group['parent_stream']}"
             group_ids[group["parent_stream"]] = child_id
-            task = context.call_sub_orchestrator(names.SYNC_PARENT_GROUP,
-                                                 GroupInput(run=run, group=group, limits=limits), child_id)
+            group_input = GroupInput(run=run, group=group, limits=limits)
+            fresh_streams = fresh_of(plan, group["streams"])
+            if fresh_streams:
+                group_input["fresh"] = fresh_streams
+            task = context.call_sub_orchestrator(names.SYNC_PARENT_GROUP, group_input, child_id)
             running[task] = group_label(group["parent_stream"])
 
     passes: dict[str, int] = {}  # re-run passes given to each single-partition stream
+    fresh_singles = set(fresh_of(plan, plan["single"]))
     for name in plan["single"]:
-        running[_partition_task(context, run, name, None)] = stream_label(name)
+        running[_partition_task(context, run, name, None, fresh=name in fresh_singles)] = stream_label(name)
     start_ready_groups()
     while running:
         context.set_custom_status(pg.status("syncing", run["run_id"], streams, groups=group_ids))
@@ -215,6 +221,8 @@ def sync_parent_group(context: df.DurableOrchestrationContext) -> Step:
         report()
         chunk = ChunkInput(run=run, parent_stream=group["parent_stream"], streams=group["streams"],
                            chunk=listing["chunks"][index], index=index, limits=limits)
+        if spec.get("fresh"):
+            chunk["fresh"] = spec["fresh"]
         return context.call_sub_orchestrator(names.SYNC_PARENT_CHUNK, chunk, chunk_ids[index])
 
     def finished(index: int, task: TaskBase) -> None:
@@ -279,6 +287,8 @@ def _lanes(context: df.DurableOrchestrationContext, spec: ChunkInput, lanes: lis
         lane = ChunkInput(run=run, parent_stream=spec["parent_stream"], streams=spec["streams"],
                           chunk=spec["chunk"], index=spec["index"], limits=spec["limits"], parent_ids=lanes[n],
                           lane=n)
+        if spec.get("fresh"):
+            lane["fresh"] = spec["fresh"]
         return context.call_sub_orchestrator(names.SYNC_PARENT_CHUNK, lane, lane_ids[n])
 
     def finished(n: int, task: TaskBase) -> None:
@@ -318,12 +328,13 @@ def _lane(context: df.DurableOrchestrationContext, spec: ChunkInput) -> Step:
     per_save = max(1, int(limits.get("results_per_save", DEFAULT_RESULTS_PER_SAVE)))
     unsaved: list[tuple[int, PartitionResult]] = []
     held: list[tuple[int, PartitionResult]] = []  # transient failures: re-run once the window has drained
+    fresh = set(spec.get("fresh") or ())
 
     def start(index: int) -> TaskBase | None:
         stream, parent_id = pairs[index]
         if stream in failed_streams:  # a missing permission fails every parent alike: do not ask Graph again
             return None
-        return _partition_task(context, run, stream, parent_id)
+        return _partition_task(context, run, stream, parent_id, fresh=stream in fresh)
 
     def finished(index: int, task: TaskBase | None) -> None:
         stream, parent_id = pairs[index]
@@ -493,10 +504,14 @@ def bounded(
     return results
 
 
-def _partition_task(context: df.DurableOrchestrationContext, run: RunInfo, stream: str,
-                    parent_id: str | None) -> TaskBase:
-    return context.call_activity_with_retry(names.SYNC_PARTITION, RETRY,
-                                            {"run": run, "stream": stream, "parent_id": parent_id})
+def _partition_task(context: df.DurableOrchestrationContext, run: RunInfo, stream: str, parent_id: str | None,
+                    *, fresh: bool = False) -> TaskBase:
+    """`fresh`: the census found no checkpoint of the stream, so the activity skips reading one. Re-run passes
+    never set it: after a failure, the checkpoint may exist (another run's, or this run's own save)."""
+    request: dict[str, Any] = {"run": run, "stream": stream, "parent_id": parent_id}
+    if fresh:
+        request["fresh"] = True
+    return context.call_activity_with_retry(names.SYNC_PARTITION, RETRY, request)
 
 
 def _error_text(task: TaskBase) -> str:

@@ -4,6 +4,10 @@
 into the partition's writer; the caller commits the data blob and only then calls `save()`. A resync code from
 Graph (410, `syncStateNotFound`, `resyncRequired`, drive resync codes) restarts this partition alone as a
 snapshot; the result says so.
+
+`fresh_streams()` is the run's census: the streams with no checkpoint at all, asked once per stream at planning
+time, so that their partitions skip a download that can only answer 404 (one Storage call per mailbox on a first
+sync). A checkpoint that appears after the census is caught by the save, which creates with `If-None-Match: *`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from shared.graph.batch import BatchReader, Get, Outcome
 from shared.graph.client import Page
 from shared.graph.query import encode_query, odata_time, select_columns
 from shared.runtime import Engine
-from shared.state import Checkpoint, CheckpointStore, prune_departed
+from shared.state import Checkpoint, CheckpointSaveError, CheckpointStore, any_checkpoint, prune_departed
 from shared.streams import CATALOG, StreamSpec, quote_segment
 from shared.writer.blob import BlockBlobJsonlWriter
 from shared.writer.records import RecordShaper
@@ -57,6 +61,8 @@ class Incremental:
     previous: Checkpoint | None
     etag: str | None
     forced_full: bool
+    assumed_absent: bool = False
+    """The census found no checkpoint of this stream, so none was read; see `save`."""
     kind: PartitionKind = "snapshot"
     resynced: str | None = None
     partial_error: GraphRequestError | None = None
@@ -91,8 +97,22 @@ class Incremental:
             await self._delta(writer, shaper, None)
 
     async def save(self) -> None:
+        """Advance the checkpoint. A partition that skipped the read on the census's word creates it; if it
+        exists, either another run created it since the census (CheckpointConflict, exactly a lost race), or an
+        earlier attempt of this very run did (a durable retry after the save). The latter started from nothing
+        too, so this attempt's snapshot is what a read would have redone: replace it."""
         assert self.new is not None
-        await self.store.save(self.new, self.run["run_id"])
+        run_id = self.run["run_id"]
+        try:
+            await self.store.save(self.new, run_id)
+        except CheckpointSaveError as exc:
+            if not self.assumed_absent or exc.code != "CheckpointConflict":
+                raise
+            current, etag = await self.store.load(self.spec.name, self.parent_id)
+            if current is None or etag is None or current.run_id != run_id or current.prior is not None:
+                raise
+            self.new.etag = etag
+            await self.store.save(self.new, run_id)
 
     # --- delta -----------------------------------------------------------------------------------------------
     def _shaper(self) -> RecordShaper:
@@ -397,16 +417,26 @@ def _query(settings: Settings, run: RunInfo, spec: StreamSpec, plan: Incremental
 
 
 async def prepare(engine: Engine, settings: Settings, run: RunInfo, spec: StreamSpec,
-                  parent_id: str | None) -> Incremental | None:
-    """The incremental reader of this partition, or None for a full-only stream."""
+                  parent_id: str | None, *, fresh: bool = False) -> Incremental | None:
+    """The incremental reader of this partition, or None for a full-only stream. `fresh`: the run's census
+    found no checkpoint of this stream, so the partition starts as if its own were absent without asking."""
     plan = rules.plan_for(spec.name)
     if plan is None:
         return None
     store = CheckpointStore(engine, settings.output_prefix, run["tenant_id"])
-    previous, etag = await store.load(spec.name, parent_id)
+    previous, etag = (None, None) if fresh else await store.load(spec.name, parent_id)
     forced = bool((run.get("overrides") or {}).get("full"))
     return Incremental(engine, settings, run, spec, plan, parent_id, store, _query(settings, run, spec, plan),
-                       previous, etag, forced)
+                       previous, etag, forced, assumed_absent=fresh)
+
+
+async def fresh_streams(engine: Engine, settings: Settings, run: RunInfo, streams: list[str]) -> list[str]:
+    """The incremental streams among `streams` without a single checkpoint in this tenant's lake, in the given
+    order: one listing call per stream, all at once."""
+    incremental = [name for name in streams if name in CATALOG and rules.plan_for(name) is not None]
+    found = await asyncio.gather(*(any_checkpoint(engine, settings.output_prefix, run["tenant_id"], name)
+                                   for name in incremental))
+    return [name for name, exists in zip(incremental, found, strict=True) if not exists]
 
 
 async def prune_checkpoints(engine: Engine, settings: Settings, run: RunInfo,

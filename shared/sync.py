@@ -34,7 +34,7 @@ from shared.writer.records import RecordShaper
 
 log = logging.getLogger("shared.sync")
 
-__all__ = ["list_parents", "read_parent_chunk", "sync_partition", "write_manifest"]
+__all__ = ["census", "list_parents", "read_parent_chunk", "sync_partition", "write_manifest"]
 
 
 def _result(stream: str, parent_id: str | None) -> PartitionResult:
@@ -99,7 +99,9 @@ async def _copy(engine: Engine, settings: Settings, run: RunInfo, spec: StreamSp
         raise first_error(errors) from None
 
 
-async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_id: str | None) -> PartitionResult:
+async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_id: str | None, *,
+                         fresh: bool = False) -> PartitionResult:
+    """`fresh`: the run's census found no checkpoint of this stream (see `census`), so none is read."""
     started = time.monotonic()
     result = _result(stream, parent_id)
     stats = RequestStats()
@@ -123,7 +125,7 @@ async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_i
             metadata["parent_id_b64"] = base64.urlsafe_b64encode(parent_id.encode("utf-8")).decode("ascii")
         writer = BlockBlobJsonlWriter(engine.blob(path), gzip=effective.output_format == "jsonl.gz",
                                       metadata=metadata)
-        reader = await incremental.prepare(engine, effective, run, spec, parent_id)
+        reader = await incremental.prepare(engine, effective, run, spec, parent_id, fresh=fresh)
         if reader is None:
             await _copy(engine, effective, run, spec, parent_id, writer, stats, walk_skips)
             await writer.commit({"records": str(writer.records), "kind": "full"})
@@ -180,6 +182,19 @@ async def sync_partition(settings: Settings, run: RunInfo, stream: str, parent_i
         result["duration_s"] = round(time.monotonic() - started, 3)
         _log_partition(run, result)
     return result
+
+
+async def census(settings: Settings, run: RunInfo, streams: list[str]) -> list[str]:
+    """The run's incremental streams that have no checkpoint yet (their partitions skip the read). Only a saving:
+    when Storage cannot answer, every partition reads its checkpoint as before and reports the Storage fault
+    itself, so the run is never failed here."""
+    try:
+        effective = with_overrides(settings, run.get("overrides") or {})
+        engine = await get_engine(effective)
+        return await incremental.fresh_streams(engine, effective, run, streams)
+    except (AzureError, ConfigError) as exc:
+        log.warning("checkpoint census skipped: run_id=%s error=%s", run.get("run_id"), type(exc).__name__)
+        return []
 
 
 def _log_partition(run: RunInfo, result: PartitionResult) -> None:

@@ -4,8 +4,11 @@ from shared.state.checkpoints import (
     Checkpoint,
     CheckpointSaveError,
     CheckpointStore,
+    any_checkpoint,
+    checkpoint_folder,
     checkpoint_path,
     prune_departed,
 )
 
-__all__ = ["Checkpoint", "CheckpointSaveError", "CheckpointStore", "checkpoint_path", "prune_departed"]
+__all__ = ["Checkpoint", "CheckpointSaveError", "CheckpointStore", "any_checkpoint", "checkpoint_folder",
+           "checkpoint_path", "prune_departed"]

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob.aio import BlobClient
 
 from shared.runtime import Engine
 from shared.writer.paths import partition_name
@@ -26,6 +27,12 @@ VERSION = 1
 def checkpoint_path(prefix: str, tenant_id: str, stream: str, parent_id: str | None) -> str:
     parts = [prefix, tenant_id, "_state", stream, f"{partition_name(parent_id)}.json"]
     return "/".join(p for p in parts if p)
+
+
+def checkpoint_folder(prefix: str, tenant_id: str, stream: str) -> str:
+    """The folder holding every checkpoint of one stream, with its trailing slash (so `mail` never matches
+    `mail_messages`)."""
+    return checkpoint_path(prefix, tenant_id, stream, None).rsplit("/", 1)[0] + "/"
 
 
 class CheckpointSaveError(Exception):
@@ -99,18 +106,29 @@ class Checkpoint:
 
 
 class CheckpointStore:
+    """One partition's checkpoints. It keeps the Blob client of each path it touched: building one is costly
+    (the generated client's init), and a partition loads and then saves the same path."""
+
     def __init__(self, engine: Engine, prefix: str, tenant_id: str) -> None:
         self._engine = engine
         self._prefix = prefix
         self._tenant = tenant_id
+        self._clients: dict[str, BlobClient] = {}
 
     def path(self, stream: str, parent_id: str | None) -> str:
         return checkpoint_path(self._prefix, self._tenant, stream, parent_id)
 
+    def _blob(self, stream: str, parent_id: str | None) -> BlobClient:
+        path = self.path(stream, parent_id)
+        client = self._clients.get(path)
+        if client is None:
+            client = self._clients[path] = self._engine.blob(path)
+        return client
+
     async def load(self, stream: str, parent_id: str | None) -> tuple[Checkpoint | None, str | None]:
         """(checkpoint or None, the blob's ETag or None when absent). An unreadable blob still returns its ETag,
         so the next save replaces it conditionally."""
-        blob = self._engine.blob(self.path(stream, parent_id))
+        blob = self._blob(stream, parent_id)
         try:
             downloader = await blob.download_blob()
             data = await downloader.readall()
@@ -122,7 +140,7 @@ class CheckpointStore:
     async def save(self, checkpoint: Checkpoint, run_id: str) -> None:
         checkpoint.run_id = run_id
         checkpoint.updated_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        blob = self._engine.blob(self.path(checkpoint.stream, checkpoint.parent_id))
+        blob = self._blob(checkpoint.stream, checkpoint.parent_id)
         try:
             if checkpoint.etag is None:
                 result = await blob.upload_blob(checkpoint.to_json(), overwrite=False)
@@ -143,7 +161,7 @@ async def prune_departed(engine: Engine, prefix: str, tenant_id: str, stream: st
     """Delete the checkpoints of partitions this run no longer has (the user left the scope, the group or
     drive is gone). A parent that comes back later then starts with a snapshot, which a consumer that dropped
     the departed partition needs; resuming an old deltaLink would hand it changes to state it no longer has."""
-    folder = checkpoint_path(prefix, tenant_id, stream, None).rsplit("/", 1)[0] + "/"
+    folder = checkpoint_folder(prefix, tenant_id, stream)
     keep = {f"{folder}{partition_name(p)}.json" for p in live}
     container = engine.blob_service.get_container_client(engine.settings.output_container)
     removed = 0
@@ -153,3 +171,16 @@ async def prune_departed(engine: Engine, prefix: str, tenant_id: str, stream: st
                 await container.delete_blob(item.name)
             removed += 1
     return removed
+
+
+async def any_checkpoint(engine: Engine, prefix: str, tenant_id: str, stream: str) -> bool:
+    """Whether the stream has at least one checkpoint: one listing call that asks for a single name. A stream
+    without any is read as a snapshot by every partition, which then need not ask for its own checkpoint."""
+    container = engine.blob_service.get_container_client(engine.settings.output_container)
+    try:
+        async for _ in container.list_blobs(name_starts_with=checkpoint_folder(prefix, tenant_id, stream),
+                                            results_per_page=1):
+            return True
+    except ResourceNotFoundError:  # no container yet: a new lake
+        return False
+    return False

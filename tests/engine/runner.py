@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -16,13 +17,14 @@ from shared.sync import list_parents, read_parent_chunk, sync_partition
 
 
 async def run_streams(settings: Settings, run: RunInfo, streams: list[str] | None = None,
-                      concurrency: int = 16) -> dict[str, list[PartitionResult]]:
+                      concurrency: int = 16, fresh: Collection[str] = ()) -> dict[str, list[PartitionResult]]:
+    """`fresh`: the streams the run's census found without checkpoints (the orchestrator's `fresh` flag)."""
     gate = asyncio.Semaphore(concurrency)
     parent_cache: dict[str, list[str]] = {}
 
     async def one(stream: str, parent_id: str | None) -> PartitionResult:
         async with gate:
-            return await sync_partition(settings, run, stream, parent_id)
+            return await sync_partition(settings, run, stream, parent_id, fresh=stream in fresh)
 
     results: dict[str, list[PartitionResult]] = {}
     for stream in streams or list(CATALOG):
