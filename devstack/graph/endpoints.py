@@ -7,6 +7,7 @@ behind it, paging (default/max `$top`, `$skiptoken` or `$skip`), delta support, 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -254,9 +255,17 @@ def fold_child_folders(segments: list[str]) -> tuple[list[str], list[tuple[str, 
 
 def route(raw_path: str) -> tuple[Endpoint, tuple[str, ...], list[tuple[str, str]]]:
     """The endpoint, its keys and the child-folder steps of a raw path (RouteError when nothing fits)."""
+    ep, keys, steps = _route(raw_path)
+    return ep, keys, list(steps)
+
+
+@functools.lru_cache(maxsize=4096)
+def _route(raw_path: str) -> tuple[Endpoint, tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Routing is pure in the path, and a path is routed several times: each page of a folder, and a `$batch`
+    item both for its mailbox gate and for its response."""
     segments, steps = fold_child_folders(split_path(raw_path))
     ep, keys = match(segments)
-    return ep, keys, steps
+    return ep, keys, tuple(steps)
 
 
 def match(segments: list[str]) -> tuple[Endpoint, tuple[str, ...]]:

@@ -325,7 +325,7 @@ class GraphService:
     def _check_child_steps(self, ep: Endpoint, keys: tuple[str, ...], raw_path: str) -> None:
         """In `mailFolders/{a}/childFolders/{b}` folder b must be a child of a, as Graph looks b up among a's
         children."""
-        _, steps = endpoints.fold_child_folders(endpoints.split_path(raw_path))
+        _, _, steps = endpoints.route(raw_path)
         if not steps or ep.user_key is None:
             return
         user_id = self.resolve_user_id(keys[ep.user_key])

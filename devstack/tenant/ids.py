@@ -87,11 +87,19 @@ def outlook_id(seed: int, tag: str, user_id: str, folder: int, index: int) -> st
     if tag in ("mailFolder", "contactFolder"):
         head = _outlook_head(seed, user_id, folder, True)
         tail = b"\x00\x00\x00\x00" + bytes([OUTLOOK_TAGS[tag], folder]) + index.to_bytes(2, "big")
-    else:
-        head = _outlook_head(seed, user_id, folder, False)
-        item = digest(seed, tag, user_id, index, size=12)
-        tail = b"\x00\x00" + bytes([OUTLOOK_TAGS[tag], folder]) + index.to_bytes(4, "big") + item + bytes(6)
-    return base64.b64encode(head + tail).decode("ascii")
+        return base64.b64encode(head + tail).decode("ascii")
+    return outlook_item_id(outlook_item_prefix(seed, tag, user_id, folder), index, digest(seed, tag, user_id, index,
+                                                                                           size=12))
+
+
+def outlook_item_prefix(seed: int, tag: str, user_id: str, folder: int) -> bytes:
+    """The bytes every item id of one (kind, folder) starts with (callers generating many ids keep it)."""
+    return _outlook_head(seed, user_id, folder, False) + b"\x00\x00" + bytes([OUTLOOK_TAGS[tag], folder])
+
+
+def outlook_item_id(prefix: bytes, index: int, item: bytes) -> str:
+    """An item id from its folder's `outlook_item_prefix` and its 12 bytes `digest(seed, tag, user_id, index)`."""
+    return base64.b64encode(prefix + index.to_bytes(4, "big") + item + bytes(6)).decode("ascii")
 
 
 def outlook_parse(seed: int, value: str) -> tuple[str, str, int, int] | None:

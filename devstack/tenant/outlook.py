@@ -54,6 +54,8 @@ class _Mailbox:
     msg_prefix: str  # the "seed, kind, user" part of the rng/digest addresses of its messages
     bytes_prefix: str
     conv_prefix: str
+    id_prefix: str  # of the digest in a message id: seed, "message", user id
+    id_prefixes: tuple[bytes, ...]  # ids.outlook_item_prefix of each folder
 
 
 class Outlook:
@@ -83,6 +85,9 @@ class Outlook:
                 msg_prefix=f"{self.seed}\x1fmsg\x1f{u}\x1f",
                 bytes_prefix=f"{self.seed}\x1fmsg-bytes\x1f{u}\x1f",
                 conv_prefix=f"{self.seed}\x1fconv\x1f{u}\x1f",
+                id_prefix=f"{self.seed}\x1fmessage\x1f{owner.id}\x1f",
+                id_prefixes=tuple(ids.outlook_item_prefix(self.seed, "message", owner.id, f)
+                                  for f in range(len(folder_ids))),
             )
         return found
 
@@ -165,8 +170,8 @@ class Outlook:
         blob = _blake2b((box.bytes_prefix + str(i)).encode(), digest_size=26).digest()  # change key + message id
         change_key, etag = _etag(self.seed, raw=blob[:16])
         conversation = _blake2b((box.conv_prefix + str(i // 3)).encode(), digest_size=22).digest()
-        user_id = owner.id
-        item_id = ids.outlook_id(self.seed, "message", user_id, folder, i)
+        item_id = ids.outlook_item_id(box.id_prefixes[folder], i, _blake2b((box.id_prefix + str(i)).encode(),
+                                                                            digest_size=12).digest())
         received_iso = iso(received)
         return {
             "@odata.etag": etag,

@@ -40,10 +40,14 @@ def _naive_utc(moment: datetime) -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    """Graph's UTC timestamp form: seconds precision, `Z` suffix."""
-    if moment.tzinfo is UTC:  # the generators' own datetimes: skip the naive copy ("+00:00" -> "Z")
-        return moment.isoformat(timespec="seconds")[:-6] + "Z"
-    return _naive_utc(moment).isoformat(timespec="seconds") + "Z"
+    """Graph's UTC timestamp form: seconds precision, `Z` suffix.
+
+    Formatted by hand (the characters `isoformat(timespec="seconds")` writes, at half its cost): several per
+    generated record."""
+    if moment.tzinfo is not UTC and moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 - %-formatting is the fast path here
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
 def iso_ms(moment: datetime) -> str:
