@@ -37,13 +37,16 @@ _GONE: dict[str, tuple[str, str]] = {
 def _page_size(svc: GraphService, ep: Endpoint, opts: query.Options, headers: Mapping[str, str]) -> int:
     if ep.delta == "directory" and ep.family == "directory":
         return max(1, svc.settings.directory_delta_page_size)
-    size = opts.top
-    prefer = headers.get("Prefer", "")
-    for part in prefer.split(","):
+    preferred = _max_page_size(headers)
+    return query.effective_top(ep, opts.top if preferred is None else preferred) or 10
+
+
+def _max_page_size(headers: Mapping[str, str]) -> int | None:
+    for part in headers.get("Prefer", "").split(","):
         name, _, value = part.strip().partition("=")
         if name.lower() == "odata.maxpagesize" and value.strip().isdigit():
-            size = int(value.strip())
-    return query.effective_top(ep, size) or 10
+            return int(value.strip())
+    return None
 
 
 def _initial_url(svc: GraphService, req: GraphRequest, q: Mapping[str, Any], drive: bool) -> str:
@@ -117,6 +120,10 @@ def serve_delta(
         phase = "i"
 
     size = int(q.get("top") or 10)
+    if token and ep.delta == "outlook" and (preferred := _max_page_size(req.headers)) is not None:
+        # Outlook reads `Prefer: odata.maxpagesize` on every request of a round, nextLinks and deltaLinks included
+        # (delta-query-messages.md sends it with each); without it the size the round started with applies.
+        size = query.effective_top(ep, preferred) or size
     select = tuple(q["sel"]) if q.get("sel") else None
     # groups/delta tracks membership by default and when `members` is selected (group-delta.md examples).
     include_members = ep.name == "groups_delta" and (select is None or any(s.lower() == "members" for s in select))

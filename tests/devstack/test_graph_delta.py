@@ -222,6 +222,25 @@ async def test_message_delta_per_folder(graph: GraphHarness) -> None:
     assert gone.status == 410 and gone.json["error"]["code"] == "syncStateNotFound"
 
 
+async def test_message_delta_page_size_follows_each_requests_prefer(graph: GraphHarness) -> None:
+    """delta-query-messages.md sends `Prefer: odata.maxpagesize` with every request of a round: the size a
+    nextLink is followed with is that request's, and without the header the round's first size still holds."""
+    user = mail_user(graph)
+    folder = max(graph.ids("mailFolders", user), key=lambda f: len(graph.ids("folderMessages", user, f)))
+    expected = graph.ids("folderMessages", user, folder)
+    assert len(expected) >= 6
+    url = f"/users/{user}/mailFolders/{quote(folder, safe='')}/messages/delta"
+    first = await graph.get(url, headers={"Prefer": "odata.maxpagesize=1"})
+    assert len(first.json["value"]) == 1
+    wider = await graph.get(first.json["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=3"})
+    assert len(wider.json["value"]) == 3
+    bare = await graph.get(wider.json["@odata.nextLink"])
+    assert len(bare.json["value"]) == 1
+    rest, _ = await graph.walk(bare.json["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=1000"})
+    pages = [first.json, wider.json, bare.json]
+    assert [i["id"] for p in pages for i in p["value"]] + [i["id"] for i in rest] == expected
+
+
 async def test_calendar_view_delta(graph: GraphHarness) -> None:
     user = mail_user(graph)
     base = f"/users/{user}/calendarView/delta"
