@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import yarl
 
+from shared.graph import jsonbody
 from shared.graph.client import OUTLOOK_CONCURRENCY, GraphClient, GraphRequestError, RequestStats, mailbox_of
 from shared.graph.errors import Action, Decision, classify, parse_error_body
 from shared.graph.limiter import AdaptiveLimiter
@@ -108,7 +109,7 @@ def _inner_body(body: Any) -> Any:
     """A JSON body as Graph inlines it, or a base64 string (how Graph returns non-JSON or encoded bodies)."""
     if isinstance(body, str):
         try:
-            return orjson.loads(base64.b64decode(body, validate=True))
+            return jsonbody.loads(base64.b64decode(body, validate=True))
         except (ValueError, orjson.JSONDecodeError):
             return None
     return body

@@ -24,6 +24,7 @@ import yarl
 
 from shared.auth import AccessToken, TokenProvider
 from shared.config import Settings
+from shared.graph import jsonbody
 from shared.graph.errors import THROTTLE_STATUSES, Action, Decision, GraphErrorBody, classify, parse_error_body
 from shared.graph.governor import Governor
 from shared.graph.limiter import AdaptiveLimiter
@@ -237,7 +238,7 @@ class GraphClient:
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     if status == 200:
                         try:
-                            parsed = orjson.loads(body)
+                            parsed = jsonbody.loads(body)
                         except orjson.JSONDecodeError:
                             parsed = None
                         if isinstance(parsed, dict):
