@@ -5,7 +5,11 @@
 1. records/s and peak RSS of ONE partition of `--large` records (directory audits) against a baseline partition
    of `--small` records (sign-ins), each in a fresh child process: the writer stages blocks as pages arrive, so
    peak RSS should differ by a small constant (about a page), not grow with the partition.
-2. records/s with 1 vs 16 partitions in flight (mailboxes, one worker process, one event loop, one pooled
+2. CPU per record of the mail path on ONE big mailbox (`--mailbox` messages, first sync through
+   `sync_partition`: folder deltas, `$batch`, gzip JSON Lines, checkpoint) against raw `orjson` loads + dumps of
+   the same messages fetched with `/messages` pages: the per-record cost with per-partition overhead amortised
+   away (the race's figure includes it: its mailboxes hold ~100 messages).
+3. records/s with 1 vs 16 partitions in flight (mailboxes, one worker process, one event loop, one pooled
    session) with `--latency-ms` of emulator latency per request: the ratio shows what cooperative concurrency buys.
 """
 
@@ -83,6 +87,51 @@ def run_child(env_file: Path, stream: str) -> dict[str, Any]:
     return data
 
 
+async def mailbox_child(env_file: Path) -> dict[str, Any]:
+    """Every mailbox's first sync in this fresh process, CPU-timed one by one; the biggest one is reported."""
+    env = StackEnv.load(env_file)
+    os.environ.update(env.workload_environment())
+    settings = load_settings(environ_for(env, OUTPUT_CONTAINER="bench-mailbox"))
+    listing = await list_parents(settings, new_run(env, "users"), "users")
+    users: list[str] = []
+    for chunk in listing["chunks"]:
+        users += await read_parent_chunk(settings, chunk)
+    best: dict[str, Any] = {}
+    for user_id in users:  # the smaller ones first warm the token, the session and the container
+        cpu = time.process_time()
+        result = await sync_partition(settings, new_run(env, "mailbox"), "mail_messages", user_id, fresh=True)
+        cpu = time.process_time() - cpu
+        if result["status"] == "ok" and result["records"] > best.get("records", 0):
+            best = {"user_id": user_id, "records": result["records"], "requests": result["requests"],
+                    "cpu_s": cpu, "peak_rss_mb": peak_rss_mb()}
+    await close_engines()
+    if not best:
+        raise SystemExit("no mailbox could be read")
+    return best
+
+
+def mailbox_cpu(messages: int) -> dict[str, Any]:
+    """The mail path's CPU per record on one big mailbox against raw orjson on the same messages."""
+    from bench.race import Admin, message_pages, orjson_cost
+
+    with tempfile.TemporaryDirectory(prefix="engine-bench-mail-") as tmp:
+        root = Path(tmp)
+        stack = start_stack(root / "state", root / "devstack.env", "--users", "3", "--guests", "0", "--throttle", "off",
+                            "--seed", "5", "--mailbox-skew", "0", "--messages-per-mailbox", str(messages))
+        try:
+            out = subprocess.run([sys.executable, "-m", "bench.engine_bench", "--child", "mailbox", "--env-file",
+                                  str(stack.env_file)], cwd=REPO, capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise SystemExit(f"mailbox child failed:\n{out.stderr[-3000:]}")
+            row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+            pages = message_pages(Admin(stack.env), [row["user_id"]], pages=1_000, follow=True)
+        finally:
+            stack.stop()
+    row["us_per_record"] = row["cpu_s"] / row["records"] * 1e6
+    row["orjson_us_per_record"] = orjson_cost(pages) * 1e6
+    return row
+
+
 async def fan_out(settings: Settings, env: StackEnv, stream: str, ids: list[str], in_flight: int
                   ) -> dict[str, Any]:
     gate = asyncio.Semaphore(in_flight)
@@ -127,13 +176,28 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1_000, help="records in the baseline partition")
     parser.add_argument("--partitions", type=int, default=48, help="mailbox partitions for the concurrency run")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="emulator latency per request")
+    parser.add_argument("--mailbox", type=int, default=20_000, help="messages in the big mailbox (0: skip it)")
+    parser.add_argument("--only-mailbox", action="store_true", help="run only the big-mailbox CPU measurement")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--env-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.getLogger("shared").setLevel(logging.ERROR)  # skipped mailboxes are expected here, not news
     if args.child:
-        print(json.dumps(asyncio.run(child(args.env_file, args.child))))
+        job = mailbox_child(args.env_file) if args.child == "mailbox" else child(args.env_file, args.child)
+        print(json.dumps(asyncio.run(job)))
+        return
+
+    mail = mailbox_cpu(args.mailbox) if args.mailbox else None
+    if mail:
+        print(f"\nMail path, one mailbox of {mail['records']:,} messages, first sync ({mail['requests']} requests), "
+              "fresh process:")
+        print(f"  {mail['us_per_record']:.1f} us CPU per record; raw orjson loads + dumps of the same messages "
+              f"{mail['orjson_us_per_record']:.1f} us: x{mail['us_per_record'] / mail['orjson_us_per_record']:.2f}; "
+              f"peak RSS {mail['peak_rss_mb']:.0f} MB")
+    if args.only_mailbox:
+        if args.json:
+            args.json.write_text(json.dumps({"mailbox": mail}, indent=2) + "\n")
         return
 
     import requests
@@ -175,7 +239,8 @@ def main() -> None:
               f"{row['seconds']:>8.2f} {row['records_per_s']:>10.0f}")
     print(f"16 vs 1 in flight: x{rows[1]['records_per_s'] / rows[0]['records_per_s']:.1f} records/s")
     if args.json:
-        args.json.write_text(json.dumps({"single": [small, large], "concurrency": rows}, indent=2) + "\n")
+        numbers = {"single": [small, large], "concurrency": rows, "mailbox": mail}
+        args.json.write_text(json.dumps(numbers, indent=2) + "\n")
 
 
 if __name__ == "__main__":
