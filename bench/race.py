@@ -189,17 +189,20 @@ def message_pages(admin: Admin, user_ids: list[str], pages: int, follow: bool = 
     return bodies
 
 
-def orjson_cost(bodies: list[bytes], rounds: int = 3) -> float:
+def orjson_cost(bodies: list[bytes], rounds: int = 5) -> float:
     """CPU seconds per record of `orjson.loads` of each page plus `orjson.dumps` of each record: the least any
-    client that parses and re-serialises the records can spend."""
-    records = 0
-    started = time.process_time()
+    client that parses and re-serialises the records can spend. The best of `rounds` passes, so that a busy
+    moment on a shared machine does not flatter the contender it is compared with."""
+    best = float("inf")
     for _ in range(rounds):
+        records = 0
+        started = time.process_time()
         for body in bodies:
             for record in orjson.loads(body)["value"]:
                 orjson.dumps(record)
                 records += 1
-    return (time.process_time() - started) / max(records, 1)
+        best = min(best, (time.process_time() - started) / max(records, 1))
+    return best
 
 
 def race(args: argparse.Namespace, console: Console) -> dict[str, Any]:
