@@ -301,8 +301,9 @@ def report(args: argparse.Namespace, plan: Plan, bound: lb.Bound, latency: lb.La
         table.add_row(label, f"~{seconds:.0f}" if r.timed_out else f"{seconds:.1f}",
                       f"{row['x_bound']:.1f}" if row["x_bound"] else "-", f"{lap.emulator_cpu_s:.1f}",
                       f"{row['x_product']:.1f}" if row["x_product"] else "-", f"{r.records:,}", f"{requests_seen:,}",
-                      str(throttled), f"{after_first:.2%}", f"{per_record * 1e6:.0f}",
-                      f"{row['x_orjson']:.1f}" if row["x_orjson"] else "-", f"{r.peak_rss_mb:.0f}")
+                      str(throttled), f"{after_first:.2%}", f"{per_record * 1e6:.0f}" if r.cpu_seconds else "-",
+                      f"{row['x_orjson']:.1f}" if row["x_orjson"] else "-",
+                      f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb else "-")  # a stopped contender reports neither
     table.add_row("lower bound", f"{bound.seconds:.2f}", "1.0", "-", "-", f"{plan.messages:,}", f"{plan.requests:,}",
                   "0", "-", "-", "-", "-")
     console.print(table)
