@@ -88,7 +88,8 @@ def run_child(env_file: Path, stream: str) -> dict[str, Any]:
 
 
 async def mailbox_child(env_file: Path) -> dict[str, Any]:
-    """Every mailbox's first sync in this fresh process, CPU-timed one by one; the biggest one is reported."""
+    """Every mailbox's first sync in this fresh process, twice, CPU-timed one by one; the biggest one's second
+    sync is reported (a full read again: the bench's runs ask for `full`)."""
     env = StackEnv.load(env_file)
     os.environ.update(env.workload_environment())
     settings = load_settings(environ_for(env, OUTPUT_CONTAINER="bench-mailbox"))
@@ -97,11 +98,11 @@ async def mailbox_child(env_file: Path) -> dict[str, Any]:
     for chunk in listing["chunks"]:
         users += await read_parent_chunk(settings, chunk)
     best: dict[str, Any] = {}
-    for user_id in users:  # the smaller ones first warm the token, the session and the container
+    for user_id in users + users:  # the first pass warms the token, the sessions, the container and lazy imports
         cpu = time.process_time()
         result = await sync_partition(settings, new_run(env, "mailbox"), "mail_messages", user_id, fresh=True)
         cpu = time.process_time() - cpu
-        if result["status"] == "ok" and result["records"] > best.get("records", 0):
+        if result["status"] == "ok" and result["records"] >= best.get("records", 0):
             best = {"user_id": user_id, "records": result["records"], "requests": result["requests"],
                     "cpu_s": cpu, "peak_rss_mb": peak_rss_mb()}
     await close_engines()
