@@ -17,12 +17,13 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def test_per_scope_sums_endpoints_and_throttles_by_family() -> None:
-    scopes = race.per_scope({"by_endpoint": {"users": 2, "messages": 7, "folder_messages_delta": 3},
+    scopes = race.per_scope({"by_endpoint": {"users": 2, "messages": 7, "folder_messages_delta": 3, "$batch": 4},
                              "throttled_by_scope": {"outlook.concurrency": 2, "directory.tenant_application": 1,
                                                     "conditional_access": 1}})
     assert scopes["directory"] == {"requests": 2, "throttled": 1}
     assert scopes["outlook"] == {"requests": 10, "throttled": 2}
     assert scopes["ca"] == {"requests": 0, "throttled": 1}
+    assert scopes["$batch envelopes"] == {"requests": 4, "throttled": 0}  # not a throttling scope of its own
 
 
 def test_the_product_races_with_the_activity_slots_host_json_gives_an_instance() -> None:
