@@ -115,11 +115,27 @@ async def _sync(console: Console, args: argparse.Namespace) -> list[RunReport]:
         return await run_sync(chosen, request.overrides, concurrency=args.concurrency, on_progress=show)
 
 
+NO_SIGN_IN = ("fix: this machine has no Azure identity the vault and the lake accept. Sign in with `az login`, "
+              "or put AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET of a service principal in the "
+              "settings file; the identity needs Key Vault Secrets User on the vault and Storage Blob Data "
+              "Contributor on the lake (docs/running.md).")
+
+
+def run_error(error: str | None) -> str:
+    """A failed run's reason as a user can act on it: the message without the activity's stack trace, and the fix
+    when no Azure sign-in worked (the SDK's own text lists every credential it tried, none of them the fix)."""
+    text = (error or "unknown error").split("Traceback (most recent call last)", 1)[0].strip()
+    if "ClientAuthenticationError" in text or "DefaultAzureCredential failed" in text:
+        return f"{text.splitlines()[0]}\n{NO_SIGN_IN}"
+    return text
+
+
 def _print(console: Console, reports: Sequence[RunReport]) -> int:
     worst = 0
     for report in reports:
         if report.summary is None:
-            console.print(f"[red]run {report.instance_id} {report.status}: {report.error}")
+            console.print(f"[red]run {report.instance_id} {report.status}:[/] {run_error(report.error)}",
+                          markup=True, highlight=False)
             worst = 2
             continue
         table = Table(title=f"tenant {report.tenant_id}  run {report.summary['run_id']}")

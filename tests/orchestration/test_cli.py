@@ -47,6 +47,20 @@ def test_bad_options_are_reported_before_anything_runs(stack: RunningStack, tmp_
     assert missing.returncode == 2 and "cannot read it" in missing.stdout
 
 
+def test_a_run_nobody_can_sign_in_for_says_how_to_sign_in(stack: RunningStack, tmp_path: Path) -> None:
+    """The identity that reads the vault and writes the lake is refused (here: a wrong secret): one line of
+    reason and the fix, not the SDK's list of every credential it tried or an activity's stack trace."""
+    settings = {**stack_app_settings(stack.env), "OUTPUT_CONTAINER": unique("cli").lower(),
+                "AZURE_CLIENT_SECRET": "not-the-secret"}
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": settings}))
+    done = localrun("run", "--settings", str(path), "--streams", "users")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "ClientAuthenticationError" in done.stdout and "az login" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "not-the-secret" not in done.stdout + done.stderr
+
+
 def test_demo_starts_syncs_and_stops_its_own_stack(tmp_path: Path) -> None:
     done = localrun("demo", "--state-dir", str(tmp_path / "demo"), "--throttle", "off",
                     "--streams", "users,mail_messages,chats,chat_messages")
