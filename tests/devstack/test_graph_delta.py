@@ -11,20 +11,15 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import pytest
 
 from devstack.graph import endpoints
-from tests.devstack.test_graph_support import GraphHarness
+from tests.devstack.test_graph_support import GraphHarness, running_harness
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
 async def graph(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GraphHarness]:
-    harness = GraphHarness(Path(tmp_path_factory.mktemp("graph-delta")))
-    await harness.start()
-    await harness.admin("PATCH", "/settings", {"throttle": {"enabled": False}})
-    try:
+    async with running_harness(Path(tmp_path_factory.mktemp("graph-delta")), throttled=False) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 async def round_from(graph: GraphHarness, url: str, **kw: Any) -> tuple[list[dict[str, Any]], str]:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.devstack.test_graph_support import GraphHarness
+from tests.devstack.test_graph_support import GraphHarness, running_harness
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -81,12 +81,8 @@ THROTTLED: dict[str, Any] = {"error": {"code": "TooManyRequests", "innerError": 
 
 @pytest.fixture(scope="module")
 async def graph(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GraphHarness]:
-    harness = GraphHarness(Path(tmp_path_factory.mktemp("graph-envelopes")))
-    await harness.start()
-    try:
+    async with running_harness(Path(tmp_path_factory.mktemp("graph-envelopes"))) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 def same_shape(doc: Any, ours: Any, where: str = "$") -> None:

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.devstack.test_graph_delta import apply, latest, round_from
-from tests.devstack.test_graph_support import TEST_SIZES, GraphHarness
+from tests.devstack.test_graph_support import TEST_SIZES, GraphHarness, running_harness
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -22,13 +22,9 @@ SIZES = dataclasses.replace(TEST_SIZES, mailboxes_with_child_folders=80)
 
 @pytest.fixture(scope="module")
 async def graph(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GraphHarness]:
-    harness = GraphHarness(Path(tmp_path_factory.mktemp("graph-folders")), sizes=SIZES)
-    await harness.start()
-    await harness.admin("PATCH", "/settings", {"throttle": {"enabled": False}})
-    try:
+    root = Path(tmp_path_factory.mktemp("graph-folders"))
+    async with running_harness(root, throttled=False, sizes=SIZES) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 def q(value: str) -> str:

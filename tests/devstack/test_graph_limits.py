@@ -10,19 +10,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.devstack.test_graph_support import GraphHarness
+from tests.devstack.test_graph_support import GraphHarness, running_harness
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
 async def graph(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GraphHarness]:
-    harness = GraphHarness(Path(tmp_path_factory.mktemp("graph-limits")))
-    await harness.start()
-    try:
+    async with running_harness(Path(tmp_path_factory.mktemp("graph-limits"))) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ import pytest
 from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
 
 from tests.devstack.test_graph_paging import CASES
-from tests.devstack.test_graph_support import GraphHarness
+from tests.devstack.test_graph_support import GraphHarness, running_harness
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -34,13 +34,8 @@ ANNOTATIONS = ("@odata.", "@removed", "members@delta")
 
 @pytest.fixture(scope="module")
 async def graph(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GraphHarness]:
-    harness = GraphHarness(Path(tmp_path_factory.mktemp("graph-models")))
-    await harness.start()
-    await harness.admin("PATCH", "/settings", {"throttle": {"enabled": False}})
-    try:
+    async with running_harness(Path(tmp_path_factory.mktemp("graph-models")), throttled=False) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 def parse(raw: bytes, entity: str) -> list[Any]:

@@ -14,21 +14,16 @@ import pytest
 
 from devstack.graph import endpoints
 from devstack.graph.odata_filter import parse_datetime
-from tests.devstack.test_graph_support import GraphHarness
+from tests.devstack.test_graph_support import GraphHarness, running_harness
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
 async def graph(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GraphHarness]:
-    harness = GraphHarness(Path(tmp_path_factory.mktemp("graph-paging")))
-    await harness.start()
     # Paging is under test here; each throttling rule has its own tests (test_graph_limits).
-    await harness.admin("PATCH", "/settings", {"throttle": {"enabled": False}})
-    try:
+    async with running_harness(Path(tmp_path_factory.mktemp("graph-paging")), throttled=False) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 _PICKS: dict[tuple[int, str], str] = {}

@@ -3,9 +3,11 @@ from the same key set the Entra emulator uses, and the demo tenant. (No tests he
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,20 @@ class Reply:
     @property
     def json(self) -> Any:
         return orjson.loads(self.raw) if self.raw else None
+
+
+@contextlib.asynccontextmanager
+async def running_harness(root: Path, *, throttled: bool = True, **options: Any) -> AsyncIterator[GraphHarness]:
+    """A started harness (a test module's fixture), stopped on exit. `throttled=False` turns Graph's throttling
+    off for modules that test something else (each throttling rule has its own tests in test_graph_limits)."""
+    harness = GraphHarness(root, **options)
+    await harness.start()
+    try:
+        if not throttled:
+            await harness.admin("PATCH", "/settings", {"throttle": {"enabled": False}})
+        yield harness
+    finally:
+        await harness.stop()
 
 
 class GraphHarness:

@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from devstack.tokens import KeySet, SigningKey, TokenVerifier
-from tests.devstack.test_graph_support import GraphHarness, Reply
+from tests.devstack.test_graph_support import GraphHarness, Reply, running_harness
 
 pytestmark = pytest.mark.timeout(240)
 NOW = 1_700_000_000
@@ -28,12 +28,8 @@ class Clock:
 
 @pytest.fixture(scope="module")
 async def graph(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GraphHarness]:
-    harness = GraphHarness(Path(tmp_path_factory.mktemp("graph-token-cache")))
-    await harness.start()
-    try:
+    async with running_harness(Path(tmp_path_factory.mktemp("graph-token-cache"))) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 @pytest.fixture
